@@ -1,0 +1,137 @@
+"""Command line of leadstream (CONTRACT §8), except `worker`, which belongs to Faust.
+
+Kept free of Faust imports so `simulate` and `rules` start fast and need no broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rules.loader import RulesError, load_rules_file
+
+REDIS_KEY = "leadstream:rules"
+REDIS_CHANNEL = "leadstream:rules:changed"
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from offline.simulate import run_simulation
+
+    try:
+        rules = load_rules_file(args.rules)
+    except RulesError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for p in (args.interactions, args.leads, args.imports):
+        if p is not None and not Path(p).is_file():
+            print(f"simulate: no such file: {p}", file=sys.stderr)
+            return 2
+    report = run_simulation(
+        rules, Path(args.interactions), Path(args.out),
+        leads=Path(args.leads) if args.leads else None,
+        imports=Path(args.imports) if args.imports else None,
+        progress=not args.no_progress,
+    )
+    t = report["total"]
+    print(f"rules {rules.version}: {t['interactions']} interactions, {report['leads']} leads, "
+          f"{t['leads_created']} created, {t['linked_existing']} linked to existing, "
+          f"{t['pending']} pending, {t['expired']} expired, {t['rejected']} rejected "
+          f"-> {args.out}")
+    return 0
+
+
+def _rules_validate(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules_file(args.file)
+    except RulesError as exc:
+        print(f"INVALID {args.file}", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        return 1
+    print(f"OK {rules.version}")
+    return 0
+
+
+def _redis_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "redis_url", None) or os.environ.get("REDIS_URL")
+
+
+def _rules_push(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules_file(args.file)
+    except RulesError as exc:
+        print(f"refused {args.file}: nothing pushed", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        return 1
+    url = _redis_url(args)
+    if not url:
+        print("rules push: REDIS_URL is not set", file=sys.stderr)
+        return 2
+    from ops.rules_store import push_rules
+
+    receivers = push_rules(url, Path(args.file).read_text(encoding="utf-8"), rules.version)
+    print(f"pushed {rules.version} to {REDIS_KEY}; {receivers} subscriber(s) notified")
+    return 0
+
+
+def _rules_show(args: argparse.Namespace) -> int:
+    url = _redis_url(args)
+    if url:
+        from ops.rules_store import show_rules
+
+        print(show_rules(url))
+        return 0
+    path = os.environ.get("RULES_PATH", "config/rules.yaml")
+    try:
+        rules = load_rules_file(path)
+    except RulesError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{rules.version} from file:{path}")
+    return 0
+
+
+def _import(argv: list[str]) -> int:
+    from offline.import_files import main as import_main
+
+    return import_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python app.py", description="leadstream commands")
+    sub = p.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="run the engine offline over files")
+    sim.add_argument("--rules", required=True)
+    sim.add_argument("--interactions", required=True)
+    sim.add_argument("--leads")
+    sim.add_argument("--imports")
+    sim.add_argument("--out", required=True)
+    sim.add_argument("--no-progress", action="store_true")
+    sim.set_defaults(func=_simulate)
+    rules = sub.add_parser("rules", help="validate, push or show the rules config")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    v = rsub.add_parser("validate")
+    v.add_argument("file")
+    v.set_defaults(func=_rules_validate)
+    push = rsub.add_parser("push")
+    push.add_argument("file")
+    push.add_argument("--redis-url")
+    push.set_defaults(func=_rules_push)
+    show = rsub.add_parser("show")
+    show.add_argument("--redis-url")
+    show.set_defaults(func=_rules_show)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "import":
+        return _import(argv[1:])
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Every decision of leadstream, as plain Python with no Faust import."""

@@ -1,0 +1,1 @@
+"""Records and state: plain dataclasses with JSON codecs, no Faust."""

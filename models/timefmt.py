@@ -1,0 +1,41 @@
+"""Event-time parsing. Times are kept as the original string plus epoch seconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+
+class BadTimestamp(ValueError):
+    pass
+
+
+def parse_ts(value: object, field: str = "occurred_at") -> tuple[str, float, date]:
+    """ISO-8601 with an offset -> (original string, epoch seconds, calendar date in its offset)."""
+    if not isinstance(value, str) or not value:
+        raise BadTimestamp(f"{field}: must be an ISO-8601 timestamp with offset")
+    try:
+        dt = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise BadTimestamp(f"{field}: not an ISO-8601 timestamp: {value[:40]!r}") from None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise BadTimestamp(f"{field}: timestamp has no UTC offset: {value[:40]!r}")
+    return value, dt.timestamp(), dt.date()
+
+
+def parse_epoch_or_iso(value: object, field: str = "ts") -> tuple[str, float, date]:
+    """Web feed `ts`: epoch seconds (number or numeric string) or ISO-8601 with offset."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            dt = datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise BadTimestamp(f"{field}: epoch seconds out of range: {value!r}") from None
+        iso = dt.isoformat()
+        return iso, dt.timestamp(), dt.date()
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        return parse_epoch_or_iso(float(value), field)
+    return parse_ts(value, field)
+
+
+def day_of(iso: str) -> date:
+    """Calendar date of an already validated timestamp, in its own offset."""
+    return parse_ts(iso)[2]

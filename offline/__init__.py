@@ -1,0 +1,1 @@
+"""Offline commands over files: simulate and import."""

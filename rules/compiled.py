@@ -1,0 +1,121 @@
+"""Rules compiled once per config version into lookups the hot path can use directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from rules.conditions import Condition, refers_to
+from rules.schema import InteractionRuleSet, ProcessingRuleSet, RulesConfig, RuleSetStatus
+
+ENGINES = ("qualification", "rating", "channel_selection")
+
+
+def compile_conditions(spec: dict[str, Any] | list[dict[str, Any]] | None) -> tuple[Condition, ...]:
+    """Mapping form -> eq / in tests; list form -> the tests as written."""
+    if not spec:
+        return ()
+    if isinstance(spec, dict):
+        return tuple(
+            Condition(k, "in", list(v)) if isinstance(v, list) else Condition(k, "eq", v)
+            for k, v in spec.items()
+        )
+    return tuple(Condition(c["attribute"], c["op"], c.get("value")) for c in spec)
+
+
+@dataclass(frozen=True, slots=True)
+class DatedSet:
+    """What every rule set has: eligibility by status and dates, and a guard."""
+
+    id: str
+    active: bool
+    start_date: date | None
+    end_date: date | None
+    precedence: int
+    guard: tuple[Condition, ...]
+
+    def in_date(self, day: date) -> bool:
+        return (self.start_date is None or self.start_date <= day) and (
+            self.end_date is None or day <= self.end_date
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringSet(DatedSet):
+    scores: dict[str, int | float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: str
+    when: tuple[Condition, ...]
+    then: bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingSet(DatedSet):
+    rules: tuple[CompiledRule, ...] = ()
+    uses_interaction_score: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A validated config with its version and precomputed lookups."""
+
+    config: RulesConfig
+    version: str
+    source: str = "file"
+    type_scores: dict[str, int | float] = field(default_factory=dict)
+    enabled_types: frozenset[str] = frozenset()
+    known_types: frozenset[str] = frozenset()
+    status_rank: dict[str, int] = field(default_factory=dict)
+    open_statuses: frozenset[str] = frozenset()
+    scoring_sets: tuple[ScoringSet, ...] = ()
+    engines: dict[str, tuple[ProcessingSet, ...]] = field(default_factory=dict)
+    guests: frozenset[str] = frozenset()
+    lookback_seconds: float = 30 * 86400.0
+
+    @property
+    def profiles(self):  # type: ignore[no-untyped-def]
+        return self.config.profiles
+
+
+def _scoring_set(rs: InteractionRuleSet, defaults: dict[str, int | float]) -> ScoringSet:
+    scores = dict(defaults) if rs.scores == "default" else dict(rs.scores)
+    return ScoringSet(
+        id=rs.id, active=rs.status is RuleSetStatus.ACTIVE, start_date=rs.start_date,
+        end_date=rs.end_date, precedence=rs.precedence, guard=compile_conditions(rs.guard),
+        scores=scores,
+    )
+
+
+def _processing_set(rs: ProcessingRuleSet) -> ProcessingSet:
+    guard = compile_conditions(rs.guard)
+    rules = tuple(CompiledRule(r.id, compile_conditions(r.when), r.then) for r in rs.rules)
+    uses = refers_to(guard, "interaction_score") or any(
+        refers_to(r.when, "interaction_score") for r in rules
+    )
+    return ProcessingSet(
+        id=rs.id, active=rs.status is RuleSetStatus.ACTIVE, start_date=rs.start_date,
+        end_date=rs.end_date, precedence=rs.precedence, guard=guard, rules=rules,
+        uses_interaction_score=uses,
+    )
+
+
+def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Rules:
+    enabled = {t.code: t.default_score for t in config.interaction_types if t.enabled}
+    return Rules(
+        config=config,
+        version=version,
+        source=source,
+        type_scores=enabled,
+        enabled_types=frozenset(enabled),
+        known_types=frozenset(t.code for t in config.interaction_types),
+        status_rank={s.code: i for i, s in enumerate(config.lead_statuses)},
+        open_statuses=frozenset(s.code for s in config.lead_statuses if s.open),
+        scoring_sets=tuple(_scoring_set(rs, enabled) for rs in config.interaction_rule_sets),
+        engines={e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES},
+        guests=frozenset(config.profiles.guest_party_ids),
+        lookback_seconds=config.profiles.lead_interaction_lookback_days * 86400.0,
+    )
