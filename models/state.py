@@ -83,6 +83,19 @@ class PartyState:
     seen: dict[str, float] = field(default_factory=dict)  # interaction_id -> occurred ts
     watermark: float | None = None  # newest occurred_at seen (epoch s)
     seq: int = 0  # arrivals so far
+    # Streaming only: last source offset applied per input topic, so a redelivered record
+    # (after a crash or rebalance) is recognised and changes nothing. The core ignores it.
+    progress: dict[str, int] = field(default_factory=dict)
+
+    def applied(self, source: str, offset: int) -> bool:
+        """Whether the record at `offset` of `source` was already applied to this state."""
+        last = self.progress.get(source)
+        return last is not None and offset <= last
+
+    def with_progress(self, source: str, offset: int) -> PartyState:
+        from dataclasses import replace
+
+        return replace(self, progress={**self.progress, source: offset})
 
     @property
     def is_empty(self) -> bool:
@@ -98,6 +111,7 @@ class PartyState:
             "s": self.seen,
             "m": self.watermark,
             "q": self.seq,
+            "o": self.progress,
         })
 
     @classmethod
@@ -111,4 +125,5 @@ class PartyState:
             seen=dict(d.get("s", {})),
             watermark=d.get("m"),
             seq=d.get("q", 0),
+            progress=dict(d.get("o", {})),
         )

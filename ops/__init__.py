@@ -1,0 +1,1 @@
+"""Operations: metrics, rules hot reload, web endpoints. Imports no Faust at module level."""
