@@ -7,7 +7,9 @@ from datetime import date
 from typing import Any
 
 from rules.conditions import Condition, refers_to
-from rules.schema import InteractionRuleSet, ProcessingRuleSet, RulesConfig, RuleSetStatus
+from rules.schema import (
+    InteractionRuleSet, ProcessingRuleSet, Profiles, RulesConfig, RuleSetStatus,
+)
 
 ENGINES = ("qualification", "rating", "channel_selection")
 
@@ -77,7 +79,7 @@ class Rules:
     lookback_seconds: float = 30 * 86400.0
 
     @property
-    def profiles(self):  # type: ignore[no-untyped-def]
+    def profiles(self) -> Profiles:
         return self.config.profiles
 
 

@@ -7,6 +7,8 @@ are refused at load time (see `check_condition_value`).
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,14 +74,18 @@ def check_condition_value(op: str, value: Any) -> str | None:
     return None
 
 
+_NUMERIC = re.compile(r"[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][+-]?\d+)?|[+-]?\.\d+")
+
+
 def _as_number(v: Any) -> float | None:
+    """Numbers, and strings written as decimal numbers ("50000", "50,000", "1.5e3")."""
     if _is_number(v):
-        return float(v)
+        f = float(v)
+        return f if math.isfinite(f) else None
     if isinstance(v, str):
-        try:
-            return float(v.strip().replace(",", ""))
-        except ValueError:
-            return None
+        text = v.strip()
+        if _NUMERIC.fullmatch(text):
+            return float(text.replace(",", ""))
     return None
 
 
@@ -107,13 +113,13 @@ def _scalar_test(op: str, actual: Any, value: Any) -> bool:
         if a is None:
             return False
         if op == "lt":
-            return a < value
+            return bool(a < value)
         if op == "lte":
-            return a <= value
+            return bool(a <= value)
         if op == "gt":
-            return a > value
+            return bool(a > value)
         if op == "gte":
-            return a >= value
+            return bool(a >= value)
         return bool(value[0] <= a <= value[1])
     if op in STRING_OPS:
         if not isinstance(actual, str):
@@ -130,7 +136,7 @@ def _scalar_test(op: str, actual: Any, value: Any) -> bool:
 
 
 def _is_null(actual: Any) -> bool:
-    return actual is None or (isinstance(actual, list) and len(actual) == 0)
+    return actual is None or (isinstance(actual, list | tuple) and len(actual) == 0)
 
 
 def evaluate(cond: Condition, lookup: Lookup) -> bool:

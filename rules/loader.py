@@ -32,19 +32,29 @@ def format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(root)"
 
 
+def _is_union_tag(part: object) -> bool:
+    """Union branches add their type name to the loc ("int", "dict[str,...]", "function-...")."""
+    return isinstance(part, str) and (
+        part in _UNION_TAGS or "[" in part or "(" in part or part.startswith("function-")
+    )
+
+
 def _pydantic_errors(exc: ValidationError) -> list[str]:
-    errors = []
+    found: list[tuple[str, str]] = []
     for e in exc.errors():
-        # Union branches add their type name to the loc ("int", "float", "function-after"...).
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-        errors.append(f"{format_loc(loc)}: {e['msg'].removeprefix('Value error, ')}")
-    return list(dict.fromkeys(errors))
+        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
+        found.append((format_loc(loc), e["msg"].removeprefix("Value error, ")))
+    # A union reports every branch; keep the most specific: drop an error whose path is a
+    # strict prefix of another error's path (`scores: should be 'default'` vs `scores.X: ...`).
+    paths = {p for p, _ in found}
+    kept = [
+        f"{p}: {m}" for p, m in found
+        if not any(q != p and (q.startswith(p + ".") or q.startswith(p + "[")) for q in paths)
+    ]
+    return list(dict.fromkeys(kept))
 
 
-_UNION_TAGS = {
-    "int", "float", "str", "bool", "literal['default']", "dict[str,union[int,float]]",
-    "dict[str,any]", "list[dict[str,any]]", "function-after", "none",
-}
+_UNION_TAGS = {"int", "float", "str", "bool", "none"}
 
 
 def parse_yaml(text: str | bytes) -> Any:

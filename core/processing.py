@@ -1,0 +1,224 @@
+"""Lead processing (CONTRACT §3): qualification, rating and channel selection, with audit.
+
+Pure functions over `Lead` snapshots; the argument is never mutated, a new `Lead` is returned.
+
+Engine semantics, per engine:
+- eligible sets: ACTIVE, in date on the calendar date of the evaluation time, guard holds on
+  the lead as it stands when the engine runs (so channel selection sees the `qualified` and
+  `rating` just decided);
+- precedence groups, highest first; the first group in which any set has a matching rule
+  decides; inside a set the first rule (listed order) whose `when` all hold gives its result;
+- sets of that group that disagree: the best result wins (qualified over not qualified; the
+  earlier entry of `processing.ratings` / `processing.channels`); when several sets give that
+  best result, the audit records the one with the smallest rule-set id (as for scoring, §2);
+- nothing matched anywhere: the engine's default of `processing.defaults` (audit rule_id None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from models.records import JSON, Lead, LeadEvent, LeadEventKind
+from models.timefmt import day_of
+from rules.compiled import ProcessingSet, Rules
+from rules.conditions import Lookup, evaluate_all, make_lookup
+
+QUALIFICATION = "qualification"
+RATING = "rating"
+CHANNEL_SELECTION = "channel_selection"
+ENGINES: tuple[str, ...] = (QUALIFICATION, RATING, CHANNEL_SELECTION)
+
+Result = bool | str | None
+
+
+class UnknownLead(LookupError):
+    """A LINKED or STATUS event for a lead this processor has never seen."""
+
+    def __init__(self, lead_id: str, kind: str) -> None:
+        super().__init__(f"{kind} event for unknown lead {lead_id!r}")
+        self.lead_id = lead_id
+        self.kind = kind
+
+
+class BadLeadEvent(ValueError):
+    """A lead event that lacks what its kind needs (a lead, an interaction id, a status)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one engine run decided; `rule_id` is None when the default applied."""
+
+    engine: str
+    result: Result
+    rule_set_id: str | None
+    rule_id: str | None
+
+
+def _lookup(lead: Lead) -> Lookup:
+    return make_lookup(lead.fields(), lead.attributes)
+
+
+def _eligible(ps: ProcessingSet, day: date, lookup: Lookup) -> bool:
+    return ps.active and ps.in_date(day) and evaluate_all(ps.guard, lookup)
+
+
+def _eligible_sets(engine: str, rules: Rules, day: date, lookup: Lookup) -> list[ProcessingSet]:
+    return [ps for ps in rules.engines.get(engine, ()) if _eligible(ps, day, lookup)]
+
+
+def eligible_sets(engine: str, lead: Lead, rules: Rules, at: str) -> list[ProcessingSet]:
+    """The engine's rule sets that are ACTIVE, in date at `at` and whose guard holds."""
+    return _eligible_sets(engine, rules, day_of(at), _lookup(lead))
+
+
+def _rank(engine: str, result: Result, rules: Rules) -> int:
+    """Lower is better."""
+    if engine == QUALIFICATION:
+        return 0 if result is True else 1
+    proc = rules.config.processing
+    order = proc.ratings if engine == RATING else proc.channels
+    if isinstance(result, str) and result in order:
+        return order.index(result)
+    return len(order)
+
+
+def _default(engine: str, rules: Rules) -> Result:
+    d = rules.config.processing.defaults
+    if engine == QUALIFICATION:
+        return d.qualified
+    return d.rating if engine == RATING else d.channel
+
+
+def _first_match(ps: ProcessingSet, lookup: Lookup) -> tuple[str, Result] | None:
+    for rule in ps.rules:
+        if evaluate_all(rule.when, lookup):
+            return rule.id, rule.then
+    return None
+
+
+def decide(engine: str, lead: Lead, rules: Rules, at: str) -> Decision:
+    """Run one engine on `lead` (read only) and say what it decides and why."""
+    lookup = _lookup(lead)
+    sets = _eligible_sets(engine, rules, day_of(at), lookup)
+    for prec in sorted({ps.precedence for ps in sets}, reverse=True):
+        hits: list[tuple[int, str, str, Result]] = []
+        for ps in sets:
+            if ps.precedence != prec:
+                continue
+            m = _first_match(ps, lookup)
+            if m is not None:
+                hits.append((_rank(engine, m[1], rules), ps.id, m[0], m[1]))
+        if hits:
+            _, set_id, rule_id, result = min(hits, key=lambda h: (h[0], h[1]))
+            return Decision(engine, result, set_id, rule_id)
+    return Decision(engine, _default(engine, rules), None, None)
+
+
+def _audit(d: Decision, rules: Rules, at: str) -> JSON:
+    return {
+        "engine": d.engine, "rule_set_id": d.rule_set_id, "rule_id": d.rule_id,
+        "result": d.result, "rules_version": rules.version, "at": at,
+    }
+
+
+def run_engines(lead: Lead, rules: Rules, at: str) -> Lead:
+    """Run qualification, rating and channel selection (each only when due) on a copy of `lead`.
+
+    Qualification runs unless the lead is qualified; rating only for a qualified lead without
+    a rating; channel selection whenever the channel is empty. Each run appends one audit entry
+    to `processing`; `rules_version` is set to the version of `rules`.
+    """
+    out = lead.copy()
+    if out.qualified is not True:
+        d = decide(QUALIFICATION, out, rules, at)
+        out.qualified = bool(d.result)
+        out.processing.append(_audit(d, rules, at))
+    if out.qualified is True and out.rating is None:
+        d = decide(RATING, out, rules, at)
+        out.rating = None if d.result is None else str(d.result)
+        out.processing.append(_audit(d, rules, at))
+    if out.channel is None:
+        d = decide(CHANNEL_SELECTION, out, rules, at)
+        out.channel = None if d.result is None else str(d.result)
+        out.processing.append(_audit(d, rules, at))
+    out.rules_version = rules.version
+    return out
+
+
+def needs_reevaluation(lead: Lead, rules: Rules, at: str) -> bool:
+    """Whether any eligible processing rule set (any engine) refers to `interaction_score`."""
+    day, lookup = day_of(at), _lookup(lead)
+    sets: Iterable[ProcessingSet] = (ps for e in ENGINES for ps in rules.engines.get(e, ()))
+    return any(ps.uses_interaction_score and _eligible(ps, day, lookup) for ps in sets)
+
+
+def _reset_and_run(lead: Lead, rules: Rules, at: str) -> Lead:
+    out = lead.copy()
+    out.qualified = out.rating = out.channel = None
+    return run_engines(out, rules, at)
+
+
+def apply_lead_event(lead: Lead | None, ev: LeadEvent, rules: Rules) -> Lead:
+    """Apply one lead event to the current snapshot (None: not known yet); return the new one.
+
+    - CREATED / IMPORTED: `ev.lead` goes through the three engines at `ev.at`.
+    - LINKED: the score is added and the interaction id appended, `updated_at = ev.at`; then
+      the lead is reset and reprocessed if an eligible set (before or after the score change)
+      refers to `interaction_score`. An interaction id already on the lead changes nothing
+      (at-least-once delivery).
+    - STATUS: `status` and `updated_at` change; no engine runs.
+    - REGISTERED: `ev.lead` is kept as given (external leads are not processed).
+    """
+    if ev.kind in (LeadEventKind.CREATED, LeadEventKind.IMPORTED):
+        return run_engines(_need_lead(ev), rules, ev.at)
+    if ev.kind is LeadEventKind.REGISTERED:
+        return _need_lead(ev).copy()
+    if lead is None:
+        raise UnknownLead(ev.lead_id, ev.kind.value)
+    if ev.kind is LeadEventKind.STATUS:
+        if ev.status is None:
+            raise BadLeadEvent(f"STATUS event for lead {ev.lead_id!r} has no status")
+        out = lead.copy()
+        out.status = ev.status
+        out.updated_at = ev.at
+        return out
+    if ev.kind is LeadEventKind.LINKED:
+        return _link(lead, ev, rules)
+    raise BadLeadEvent(f"unknown lead event kind {ev.kind!r}")  # pragma: no cover
+
+
+def _need_lead(ev: LeadEvent) -> Lead:
+    if ev.lead is None:
+        raise BadLeadEvent(f"{ev.kind.value} event for lead {ev.lead_id!r} carries no lead")
+    return ev.lead
+
+
+def _link(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
+    if ev.interaction_id is not None and ev.interaction_id in lead.interaction_ids:
+        return lead.copy()
+    out = lead.copy()
+    out.interaction_score = out.interaction_score + ev.score
+    if ev.interaction_id is not None:
+        out.interaction_ids.append(ev.interaction_id)
+    out.updated_at = ev.at
+    if needs_reevaluation(lead, rules, ev.at) or needs_reevaluation(out, rules, ev.at):
+        return _reset_and_run(out, rules, ev.at)
+    return out
+
+
+__all__ = [
+    "CHANNEL_SELECTION",
+    "ENGINES",
+    "QUALIFICATION",
+    "RATING",
+    "BadLeadEvent",
+    "Decision",
+    "UnknownLead",
+    "apply_lead_event",
+    "decide",
+    "eligible_sets",
+    "needs_reevaluation",
+    "run_engines",
+]
