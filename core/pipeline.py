@@ -62,6 +62,52 @@ def handle_lead_update(raw: Raw, rules: Rules, load: StateLoader) -> Handled:
     return Handled(doc["party_id"], decision.state, lead_events=decision.lead_events)
 
 
+@dataclass(frozen=True, slots=True)
+class ImportHead:
+    """First half of an import: either its final result, or the party it goes to."""
+
+    result: dict[str, Any] | None = None  # ERROR, or DUPLICATE of an OSR seen for another party
+    record: Any = None                     # the validated ImportRecord
+    party_id: str | None = None
+
+
+def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None]) -> ImportHead:
+    """Validate and check the Original System Reference (CONTRACT §6 step 1-2).
+
+    `osr_party(key)` returns the party an OSR was first imported for (the caller's store,
+    spanning parties and batches; the caller records new ones). An OSR seen for the same
+    party goes on: the party step recognises it (its lead exists), so a replay is idempotent.
+    """
+    from core.imports import InvalidImport, osr_duplicate, parse_import, resolve_party
+
+    try:
+        rec = parse_import(raw)
+    except InvalidImport as exc:
+        return ImportHead(result=exc.to_result().to_json())
+    party_id, _ = resolve_party(rec)
+    first = osr_party(_osr(rec))
+    if first is not None and first != party_id:
+        return ImportHead(result=osr_duplicate(rec, None, first).to_json())
+    return ImportHead(record=rec, party_id=party_id)
+
+
+def _osr(rec: Any) -> str:
+    from core.imports import osr_key
+
+    return osr_key(rec)
+
+
+def handle_party_import(raw: Raw, rules: Rules, load: StateLoader) -> tuple[Handled, dict[str, Any]]:
+    """Second half, on the party's owner: dedupe against its leads, or create the lead."""
+    from core.imports import import_into_party, parse_import, resolve_party
+
+    rec = parse_import(raw)
+    party_id, _ = resolve_party(rec)
+    decision = import_into_party(load(party_id), rec, party_id, rules)
+    return (Handled(party_id, decision.state, lead_events=decision.lead_events),
+            decision.result.to_json())
+
+
 @dataclass(slots=True)
 class Emitted:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -78,7 +124,7 @@ class Pipeline:
         self.rules = rules
         self.parties: dict[str, PartyState] = {}
         self.leads: dict[str, Lead] = {}
-        self.imported: set[str] = set()
+        self.osr_party: dict[str, str] = {}
         self.report: rep.Report = rep.initialize()
 
     def state(self, party_id: str) -> PartyState:
@@ -107,10 +153,14 @@ class Pipeline:
         return self._commit(handle_lead_update(raw, self.rules, self.state))
 
     def import_record(self, raw: Raw) -> Emitted:
-        from core.imports import handle_import  # the import flow is optional for matching
-
-        h, result = handle_import(raw, self.rules, self.state, self.imported)
-        emitted = self._commit(h)
-        emitted.import_results.append(result)
-        rep.agg_import(self.report, result["result"])
+        head = handle_import_head(raw, self.osr_party.get)
+        if head.result is not None:
+            emitted = Emitted(import_results=[head.result])
+        else:
+            assert head.party_id is not None
+            self.osr_party.setdefault(_osr(head.record), head.party_id)
+            h, result = handle_party_import(head.record.to_json(), self.rules, self.state)
+            emitted = self._commit(h)
+            emitted.import_results.append(result)
+        rep.agg_import(self.report, emitted.import_results[0]["result"])
         return emitted
