@@ -89,10 +89,17 @@ def run_simulation(rules: Rules, interactions: Path, out: Path, leads: Path | No
     if imports is not None:
         from offline.import_files import iter_import_rows
 
+        from core.imports import InvalidImport
+
         for n, row in iter_import_rows(imports):
+            if isinstance(row, InvalidImport):
+                result = row.to_result().to_json()
+                rep.agg_import(pipe.report, result["result"])
+                import_rows.append({**result, "line": n})
+                continue
             em = pipe.import_record(row)
             collect(em)
-            import_rows.extend({"line": n, **r} for r in em.import_results)
+            import_rows.extend({**r, "line": n} for r in em.import_results)
     for n, raw in iter_lines(interactions, "interactions", progress):
         em = pipe.interaction(raw)
         collect(em)
