@@ -41,8 +41,11 @@ def _remember(state: PartyState, it: Interaction, rules: Rules, **changes: objec
 
 
 def _is_duplicate(state: PartyState, interaction_id: str) -> bool:
-    return interaction_id in state.seen or any(
-        e.interaction_id == interaction_id for e in state.window
+    """Seen within the lookback, pending in the window, or linked to one of the party's leads."""
+    return (
+        interaction_id in state.seen
+        or any(e.interaction_id == interaction_id for e in state.window)
+        or any(interaction_id in lr.interaction_ids for lr in state.leads)
     )
 
 
@@ -81,6 +84,7 @@ def lead_ref(lead: Lead) -> LeadRef:
     return LeadRef(
         lead.lead_id, lead.status, lead.created_at, lead.created_ts, lead.contact_id,
         lead.source_code, lead.country, lead.attributes, lead.updated_at,
+        tuple(lead.interaction_ids),
     )
 
 
@@ -99,8 +103,13 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
     version = rules.version
     lead = choose_lead(state.leads, it, rules)
     if lead is not None:
+        leads = tuple(
+            replace(lr, interaction_ids=(*lr.interaction_ids, it.interaction_id))
+            if lr.lead_id == lead.lead_id else lr
+            for lr in state.leads
+        )
         return MatchDecision(
-            _remember(state, it, rules),
+            _remember(state, it, rules, leads=leads),
             [Outcome(it.interaction_id, OutcomeCode.LINKED, it.party_id, scored.score,
                      lead.lead_id, scored.rule_set_id, version)],
             [Link(it.interaction_id, lead.lead_id, scored.score, scored.rule_set_id, version,

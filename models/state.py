@@ -55,6 +55,9 @@ class LeadRef:
     country: str | None = None
     attributes: JSON = field(default_factory=dict)
     updated_at: str | None = None
+    # Interactions linked to this lead: a re-sent one stays DUPLICATE after its id has left
+    # the lookback-bounded `seen` map (it would otherwise be linked twice).
+    interaction_ids: tuple[str, ...] = ()
 
     def value_of(self, name: str) -> Any:
         """A lead field, or (absent or null) an attribute: the same lookup as conditions."""
@@ -67,11 +70,13 @@ class LeadRef:
         return [
             self.lead_id, self.status, self.created_at, self.created_ts, self.contact_id,
             self.source_code, self.country, self.attributes or None, self.updated_at,
+            list(self.interaction_ids),
         ]
 
     @classmethod
     def from_list(cls, v: list[Any]) -> LeadRef:
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] or {}, v[8])
+        ids = tuple(v[9]) if len(v) > 9 else ()
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] or {}, v[8], ids)
 
 
 @dataclass(frozen=True, slots=True)

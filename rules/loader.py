@@ -62,6 +62,8 @@ def parse_yaml(text: str | bytes) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RulesError([f"(root): not valid YAML: {exc}"]) from exc
+    except ValueError as exc:  # e.g. an impossible unquoted date such as 2024-13-01
+        raise RulesError([f"(root): not valid YAML: {exc}"]) from exc
 
 
 def load_rules_doc(doc: Any, source: str = "file") -> Rules:
