@@ -5,7 +5,7 @@ PYTHON3 ?= python3
 # Re-installed only when pyproject.toml changes.
 STAMP := $(VENV)/.leadstream-installed
 
-.PHONY: venv test lint run simulate-sample clean
+.PHONY: venv tools test lint run simulate-sample clean
 
 venv: $(STAMP)
 
@@ -14,7 +14,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-test: venv
+# promtool (Debian package `prometheus`) lints /metrics in the ops tests.
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+	      || echo "could not install promtool: the metrics lint test will fail"; \
+	  else echo "promtool missing: install Debian's prometheus package (the metrics lint test needs it)"; fi; }
+
+test: venv tools
 	$(PY) -m pytest -q
 
 lint: venv
