@@ -76,9 +76,9 @@ def apply_lead_update(state: PartyState, doc: dict[str, Any], rules: Rules) -> U
                           doc.get("updated_at") or lead.created_at, rules.version, lead=lead)
         return UpdateDecision(replace(state, leads=(*state.leads, lead_ref(lead))), [event])
     at = doc.get("updated_at") or known.updated_at or known.created_at
-    if known.updated_at and doc.get("updated_at"):
-        if parse_ts(doc["updated_at"])[1] < parse_ts(known.updated_at)[1]:
-            return UpdateDecision(state, [], ignored="stale: older than the lead's last update")
+    if (known.updated_at and doc.get("updated_at")
+            and parse_ts(doc["updated_at"])[1] < parse_ts(known.updated_at)[1]):
+        return UpdateDecision(state, [], ignored="stale: older than the lead's last update")
     leads = tuple(
         replace(lr, status=status, updated_at=doc.get("updated_at") or lr.updated_at)
         if lr.lead_id == lead_id else lr

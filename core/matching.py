@@ -12,10 +12,20 @@ from core import window as win
 from core.linking import choose_lead
 from core.scoring import score_interaction
 from models.records import (
-    Interaction, Lead, LeadEvent, LeadEventKind, Link, Origin, Outcome, OutcomeCode, short_hash,
+    Interaction,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    Link,
+    Origin,
+    Outcome,
+    OutcomeCode,
+    short_hash,
 )
 from models.state import LeadRef, PartyState, PendingEntry
 from rules.compiled import Rules
+
+BEYOND_HORIZON = "older than the lookback behind the party's newest interaction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,12 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         return _simple(state, it, rules, OutcomeCode.NO_RULE)
 
     version = rules.version
+    if state.watermark is not None and it.ts < state.watermark - rules.lookback_seconds:
+        # Older than the ids we remember (the lookback behind the party's newest interaction):
+        # it cannot be told from a forgotten duplicate, so it neither links nor joins.
+        return MatchDecision(_remember(state, it, rules), [Outcome(
+            it.interaction_id, OutcomeCode.EXPIRED, it.party_id, scored.score, None,
+            scored.rule_set_id, version, reason=BEYOND_HORIZON)])
     lead = choose_lead(state.leads, it, rules)
     if lead is not None:
         leads = tuple(

@@ -78,7 +78,13 @@ def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None]) -> Impo
     spanning parties and batches; the caller records new ones). An OSR seen for the same
     party goes on: the party step recognises it (its lead exists), so a replay is idempotent.
     """
-    from core.imports import InvalidImport, osr_duplicate, parse_import, resolve_party
+    from core.imports import (
+        InvalidImport,
+        import_lead_id,
+        osr_duplicate,
+        parse_import,
+        resolve_party,
+    )
 
     try:
         rec = parse_import(raw)
@@ -87,7 +93,7 @@ def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None]) -> Impo
     party_id, _ = resolve_party(rec)
     first = osr_party(_osr(rec))
     if first is not None and first != party_id:
-        return ImportHead(result=osr_duplicate(rec, None, first).to_json())
+        return ImportHead(result=osr_duplicate(rec, import_lead_id(rec), first).to_json())
     return ImportHead(record=rec, party_id=party_id)
 
 
@@ -97,7 +103,8 @@ def _osr(rec: Any) -> str:
     return osr_key(rec)
 
 
-def handle_party_import(raw: Raw, rules: Rules, load: StateLoader) -> tuple[Handled, dict[str, Any]]:
+def handle_party_import(raw: Raw, rules: Rules,
+                        load: StateLoader) -> tuple[Handled, dict[str, Any]]:
     """Second half, on the party's owner: dedupe against its leads, or create the lead."""
     from core.imports import import_into_party, parse_import, resolve_party
 

@@ -87,9 +87,8 @@ def run_simulation(rules: Rules, interactions: Path, out: Path, leads: Path | No
             if em.error:
                 print(f"{leads}:{n}: lead not registered: {em.error}", file=log)
     if imports is not None:
-        from offline.import_files import iter_import_rows
-
         from core.imports import InvalidImport
+        from offline.import_files import iter_import_rows
 
         for n, row in iter_import_rows(imports):
             if isinstance(row, InvalidImport):

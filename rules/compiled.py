@@ -8,7 +8,11 @@ from typing import Any
 
 from rules.conditions import Condition, refers_to
 from rules.schema import (
-    InteractionRuleSet, ProcessingRuleSet, Profiles, RulesConfig, RuleSetStatus,
+    InteractionRuleSet,
+    ProcessingRuleSet,
+    Profiles,
+    RulesConfig,
+    RuleSetStatus,
 )
 
 ENGINES = ("qualification", "rating", "channel_selection")
@@ -117,7 +121,9 @@ def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Ru
         status_rank={s.code: i for i, s in enumerate(config.lead_statuses)},
         open_statuses=frozenset(s.code for s in config.lead_statuses if s.open),
         scoring_sets=tuple(_scoring_set(rs, enabled) for rs in config.interaction_rule_sets),
-        engines={e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES},
+        engines={
+            e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES
+        },
         guests=frozenset(config.profiles.guest_party_ids),
         lookback_seconds=config.profiles.lead_interaction_lookback_days * 86400.0,
     )

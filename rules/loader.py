@@ -57,9 +57,19 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
 _UNION_TAGS = {"int", "float", "str", "bool", "none"}
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps timestamps as strings, so a bad date is named by its path."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_yaml(text: str | bytes) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise RulesError([f"(root): not valid YAML: {exc}"]) from exc
     except ValueError as exc:  # e.g. an impossible unquoted date such as 2024-13-01

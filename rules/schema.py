@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr
 
 
-
 def _number(v: Any) -> int | float:
     """Scores and thresholds: ints stay ints (so sums print as written), floats allowed."""
     if isinstance(v, bool) or not isinstance(v, int | float):

@@ -17,7 +17,8 @@ def _default(o: Any) -> str:
 
 def canonical_json(doc: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8, dates as ISO strings."""
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_default)
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    return orjson.dumps(doc, option=options, default=_default)
 
 
 def rules_version(doc: Any) -> str:
