@@ -1,0 +1,368 @@
+"""Web endpoints of a worker (on Faust's web server) and the pure functions behind them.
+
+Pure, testable without Faust: `check_bearer`, `admin_refusal`, `render_report_html`,
+`party_view`, the local Lead Linking Report (`LOCAL_REPORT`, fed by `report_agg`).
+`register_views(app, ...)` adds:
+
+- `GET /rules`: version in force, where it came from, reloader status.
+- `POST /rules/reload`: `Authorization: Bearer $ADMIN_TOKEN`; re-reads the config now.
+- `GET /reports/lead-linking`: this worker's report merged with every other worker's
+  (`/reports/lead-linking/local`, asked with a short timeout); JSON, or HTML with
+  `Accept: text/html` or `?format=html`.
+- `GET /parties/{party_id}`: pending window and leads, answered by the worker that owns
+  the party (Faust's router over the `parties` table, as `@app.table_route` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from core import report as rep
+from models.records import Lead, Outcome
+from models.state import PartyState
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- local report
+LOCAL_REPORT: rep.Report = rep.initialize()
+LOCAL_SINCE = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def report_agg(outcome: Outcome) -> None:
+    """Fold one emitted outcome into this worker's report (agents call it per outcome)."""
+    rep.agg(LOCAL_REPORT, outcome)
+
+
+def report_agg_all(outcomes: Iterable[Outcome]) -> None:
+    rep.agg_all(LOCAL_REPORT, outcomes)
+
+
+def report_agg_import(result: str) -> None:
+    """Count one import result (SUCCESS / DUPLICATE / ERROR)."""
+    rep.agg_import(LOCAL_REPORT, result)
+
+
+def local_report() -> dict[str, Any]:
+    """This worker's part: outcomes it emitted since its process started."""
+    return {**rep.result(LOCAL_REPORT), "since": LOCAL_SINCE}
+
+
+def reset_local_report() -> None:
+    """Tests only."""
+    global LOCAL_SINCE
+    fresh = rep.initialize()
+    LOCAL_REPORT.clear()
+    LOCAL_REPORT.update(fresh)
+    LOCAL_SINCE = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- admin token
+NO_TOKEN = "ADMIN_TOKEN is not set on this worker: admin endpoints are disabled"
+
+
+def check_bearer(header_value: str | None, admin_token: str | None) -> bool:
+    """True when `Authorization: Bearer <token>` carries the admin token (constant time).
+    Always False when no admin token is configured."""
+    if not admin_token or not header_value:
+        return False
+    scheme, _, given = header_value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8"), admin_token.encode("utf-8"))
+
+
+def admin_refusal(header_value: str | None, admin_token: str | None) -> tuple[int, str] | None:
+    """None when the request may proceed, else (HTTP status, message)."""
+    if not admin_token:
+        return 503, NO_TOKEN
+    if not check_bearer(header_value, admin_token):
+        return 401, "admin endpoint: send Authorization: Bearer <ADMIN_TOKEN>"
+    return None
+
+
+# ---------------------------------------------------------------- report HTML
+COLUMN_TITLES = {
+    "scored": "Scored",
+    "linked_existing": "Linked to existing leads",
+    "linked_new_lead": "Linked to new leads",
+    "leads_created": "Leads created",
+    "pending": "Pending",
+    "expired": "Expired",
+}
+OTHER_TITLES = {
+    "interactions": "Interactions",
+    "guest": "Guest",
+    "duplicate": "Duplicate",
+    "no_rule": "No rule set",
+    "type_disabled": "Type disabled",
+    "rejected": "Rejected",
+}
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border:1px solid #bbb;padding:.3em .7em}td{text-align:right}"
+    "th[scope=row]{text-align:left}tr.total{font-weight:bold;background:#eee}"
+)
+
+
+def _cell(v: Any) -> str:
+    return f"<td>{escape(str(v))}</td>"
+
+
+def render_report_html(report: Mapping[str, Any]) -> str:
+    """The Lead Linking Report as a standalone HTML page (every value escaped)."""
+    cols = list(rep.COLUMNS)
+    total = report.get("total", {})
+    out = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<title>Lead Linking Report</title>", f"<style>{_STYLE}</style></head><body>",
+        "<h1>Lead Linking Report</h1>",
+        "<table><thead><tr><th scope='col'>Rule set</th>",
+        *(f"<th scope='col'>{escape(COLUMN_TITLES.get(c, c))}</th>" for c in cols),
+        "</tr></thead><tbody>",
+    ]
+    for rs, row in (report.get("rule_sets") or {}).items():
+        out.append(f"<tr><th scope='row'>{escape(str(rs))}</th>")
+        out += [_cell(row.get(c, 0)) for c in cols]
+        out.append("</tr>")
+    out.append("<tr class='total'><th scope='row'>Total</th>")
+    out += [_cell(total.get(c, 0)) for c in cols]
+    out.append("</tr></tbody></table>")
+
+    others = [k for k in OTHER_TITLES if k in total]
+    others += [k for k in total if k not in OTHER_TITLES and k not in cols]
+    out.append("<h2>Other outcomes</h2><table><tbody>")
+    for k in others:
+        out.append(f"<tr><th scope='row'>{escape(OTHER_TITLES.get(k, str(k)))}</th>"
+                   f"{_cell(total[k])}</tr>")
+    out.append("</tbody></table>")
+
+    imports = report.get("imports") or {}
+    if imports:
+        out.append("<h2>Lead imports</h2><table><tbody>")
+        for k, v in imports.items():
+            out.append(f"<tr><th scope='row'>{escape(str(k))}</th>{_cell(v)}</tr>")
+        out.append("</tbody></table>")
+
+    workers = report.get("workers")
+    if isinstance(workers, Mapping):
+        answered = ", ".join(escape(str(w)) for w in workers.get("answered", [])) or "none"
+        out.append(f"<p>Workers counted: {answered}.</p>")
+        failed = workers.get("failed") or {}
+        if failed:
+            items = "".join(f"<li>{escape(str(w))}: {escape(str(e))}</li>"
+                            for w, e in failed.items())
+            out.append(f"<p><strong>Partial report</strong>, not counted:</p><ul>{items}</ul>")
+    if report.get("since"):
+        out.append(f"<p>Counts since {escape(str(report['since']))} (worker start).</p>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def wants_html(accept: str | None, fmt: str | None) -> bool:
+    if fmt:
+        return fmt.lower() == "html"
+    return "text/html" in (accept or "").lower()
+
+
+def merge_reports(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = rep.initialize()
+    for part in parts:
+        merged = rep.merge(merged, part)
+    return rep.result(merged)
+
+
+# ---------------------------------------------------------------- party view
+def _ts_iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def party_view(state_bytes: bytes | PartyState | None, leads: Iterable[Mapping[str, Any] | Lead],
+               *, party_id: str | None = None, include_attributes: bool = False) -> dict[str, Any]:
+    """A party's pending window and leads, for `/parties/{party_id}`.
+
+    Attributes (interaction and lead payload) are left out unless `include_attributes`
+    (the views set it for requests carrying the admin token); their names stay visible.
+    """
+    st = state_bytes if isinstance(state_bytes, PartyState) else PartyState.from_bytes(state_bytes)
+
+    def attrs(d: dict[str, Any], a: Mapping[str, Any] | None) -> dict[str, Any]:
+        if include_attributes:
+            d["attributes"] = dict(a or {})
+        else:
+            d["attribute_names"] = sorted(a or {})
+        return d
+
+    pending = [attrs({
+        "interaction_id": p.interaction_id, "occurred_at": p.occurred_at, "score": p.score,
+        "rule_set_id": p.rule_set_id, "rules_version": p.rules_version,
+        "contact_id": p.contact_id, "country": p.country, "source_code": p.source_code,
+    }, p.attributes) for p in st.window]
+    refs = [attrs({
+        "lead_id": r.lead_id, "status": r.status, "created_at": r.created_at,
+        "contact_id": r.contact_id, "source_code": r.source_code, "country": r.country,
+        "updated_at": r.updated_at,
+    }, r.attributes) for r in st.leads]
+    snapshots = []
+    for lead in leads:
+        d = dict(lead.to_json() if isinstance(lead, Lead) else lead)
+        snapshots.append(attrs(d, d.pop("attributes", None)))
+    return {
+        "party_id": party_id,
+        "found": not st.is_empty or bool(snapshots),
+        "pending": pending,
+        "pending_score": sum(p.score for p in st.window),
+        "lead_refs": refs,
+        "leads": snapshots,
+        "seen_interactions": len(st.seen),
+        "watermark": _ts_iso(st.watermark),
+    }
+
+
+# ---------------------------------------------------------------- Faust views
+ReportSource = Callable[[], Mapping[str, Any]]
+PartySource = Callable[[str], Any]  # -> (state bytes|PartyState|None, leads) or awaitable
+
+
+async def _maybe_await(v: Any) -> Any:
+    return await v if inspect.isawaitable(v) else v
+
+
+def _ident(url: Any) -> tuple[str, int]:
+    from yarl import URL
+
+    u = URL(str(url))
+    return (u.host or "", int(u.port or 80))
+
+
+def peer_urls(app: Any) -> list[str]:
+    """Web URLs of the other workers of the group, from the partition assignor's metadata
+    (each worker advertises its `canonical_url`; hosts of table partitions are known)."""
+    try:
+        hosts = list(app.router.tables_metadata().keys())
+    except Exception:  # not assigned yet, custom assignor
+        return []
+    me = _ident(app.conf.canonical_url)
+    seen, out = {me}, []
+    for h in hosts:
+        ident = _ident(h)
+        if ident not in seen:
+            seen.add(ident)
+            out.append(str(h).rstrip("/"))
+    return out
+
+
+async def fetch_peer_reports(app: Any, peers: list[str], timeout: float,
+                             ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+    """GET `<peer>/reports/lead-linking/local` from every peer at once, within `timeout`."""
+    import aiohttp
+
+    async def one(peer: str) -> dict[str, Any]:
+        async with app.http_client.get(
+            f"{peer}/reports/lead-linking/local", headers={"Accept": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+            doc: dict[str, Any] = await resp.json(content_type=None)
+            return doc
+
+    results = await asyncio.gather(*(one(p) for p in peers), return_exceptions=True)
+    ok, failed = [], {}
+    for peer, res in zip(peers, results, strict=True):
+        if isinstance(res, BaseException):
+            failed[peer] = f"{type(res).__name__}: {res}".rstrip(": ")
+        else:
+            ok.append((peer, res))
+    return ok, failed
+
+
+def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
+                   report_source: ReportSource | None = None,
+                   party_source: PartySource | None = None, *,
+                   parties_table: str = "parties", peer_timeout: float = 2.0) -> None:
+    """Add the ops views to a Faust app (`/metrics` and `/healthz` are the app's own)."""
+    import aiohttp
+    from faust.exceptions import NotReady, SameNode
+    from faust.web import View
+
+    get_report: ReportSource = report_source or local_report
+    admin_token = getattr(settings, "admin_token", None) or None
+
+    def _default_party_source(party_id: str) -> tuple[Any, list[Any]]:
+        return app.tables[parties_table].get(party_id), []
+
+    parties = party_source or _default_party_source
+
+    def refused(view: View, status: int, message: str) -> Any:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return view.json({"error": message}, status=status, headers=headers)
+
+    @app.page("/rules")
+    class RulesView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            rules = holder.current
+            return self.json({"version": rules.version, "source": rules.source,
+                              "reloader": reloader.status() if reloader else None})
+
+    @app.page("/rules/reload")
+    class RulesReloadView(View):
+        async def post(self, request: Any, **kw: Any) -> Any:
+            no = admin_refusal(request.headers.get("Authorization"), admin_token)
+            if no is not None:
+                return refused(self, *no)
+            if reloader is None:
+                return self.json({"error": "no reloader on this worker"}, status=503)
+            res = await reloader.force_reload()
+            status = {"refused": 422, "error": 503}.get(res.result, 200)
+            return self.json(res.as_dict(), status=status)
+
+    @app.page("/reports/lead-linking/local")
+    class LocalReportView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            return self.json(dict(get_report()))
+
+    @app.page("/reports/lead-linking")
+    class ReportView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            local = dict(get_report())
+            peers = peer_urls(app)
+            ok, failed = await fetch_peer_reports(app, peers, peer_timeout) if peers else ([], {})
+            merged = merge_reports([local, *(doc for _, doc in ok)])
+            me = str(app.conf.canonical_url).rstrip("/")
+            merged["workers"] = {"answered": [me, *(p for p, _ in ok)], "failed": failed}
+            merged["partial"] = bool(failed)
+            if local.get("since"):
+                merged["since"] = min([local["since"], *(d.get("since") or local["since"]
+                                                         for _, d in ok)])
+            if wants_html(request.headers.get("Accept"), request.query.get("format")):
+                return self.html(render_report_html(merged))
+            return self.json(merged)
+
+    @app.page("/parties/{party_id}")
+    class PartyView(View):
+        async def get(self, request: Any, party_id: str, **kw: Any) -> Any:
+            if parties_table not in app.tables:
+                return self.json({"error": f"table {parties_table!r} is not defined"},
+                                 status=503)
+            try:
+                return await app.router.route_req(parties_table, party_id, self.web, request)
+            except SameNode:
+                pass
+            except NotReady:  # before the worker has joined its group
+                return self.json({"error": "worker not ready"}, status=503)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                return self.json({"error": f"owner of this party unreachable: {exc}"},
+                                 status=502)
+            state, leads = await _maybe_await(parties(party_id))
+            full = check_bearer(request.headers.get("Authorization"), admin_token)
+            doc = party_view(state, leads or [], party_id=party_id, include_attributes=full)
+            doc["served_by"] = str(app.conf.canonical_url).rstrip("/")
+            return self.json(doc, status=200 if doc["found"] else 404)
