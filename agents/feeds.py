@@ -1,0 +1,52 @@
+"""Feed adapter agent: `feed.callcenter` and `feed.web` -> canonical `interactions`.
+
+Stateless. Each record is mapped with the `feeds` section of the rules in force
+(`streaming.feeds`) and sent to `interactions` keyed by party_id, with origin headers
+(`ls-origin`, `ls-origin-offset`) so the matching agent recognises a forward repeated after
+a crash. A record that cannot be mapped goes to `dead-letters` (original key, bytes and
+headers) and, when its interaction id is known, gets a REJECTED outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agents.runtime import Runtime
+from core.pipeline import rejected
+from streaming.codecs import dumps
+from streaming.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
+
+log = logging.getLogger("leadstream.agents.feeds")
+
+AGENT = "feeds"
+
+
+def register(rt: Runtime) -> Any:
+    names = rt.topics.names
+    feed_of = {names.feed_callcenter: CALLCENTER, names.feed_web: WEB}
+
+    async def handle(message: Any) -> None:
+        rules = rt.holder.current
+        try:
+            doc = feed_to_interaction(feed_of[message.topic], message.value or b"", rules)
+        except FeedError as err:
+            if err.interaction_id is not None:
+                await rt.send_outcomes([rejected(err, rules)])
+            await rt.dead_letter(message, err.reason, err.code, AGENT)
+            return
+        await rt.forward(names.interactions, doc["party_id"], message, dumps(doc))
+
+    @rt.app.agent(rt.topics.feed_sources, name="leadstream.feeds", concurrency=1)
+    async def feeds(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                await handle(message)
+            except Exception as exc:  # never let one record stop the partition
+                log.exception("feed record %s[%s]@%s failed", message.topic,
+                              message.partition, message.offset)
+                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
+            rt.note_position(message)
+
+    return feeds

@@ -1,0 +1,94 @@
+"""Imports agent: `lead-imports` -> party imports (CONTRACT §6, steps 1-2).
+
+Reads `lead-imports` (keyed by orig_system_reference, so every record of one OSR reaches the
+same partition). Table `imported`: `osr_key` (source system + OSR) -> the party it was first
+sent to. Per record, `core.pipeline.handle_import_head`:
+- invalid: ERROR result (every message) to `lead-import-results`, and a dead letter;
+- OSR already imported for another party: DUPLICATE result (reason ORIG_SYSTEM_REFERENCE);
+- else: the validated record goes to `leadstream-party-imports` keyed by its party (with
+  origin headers), where the matching agent dedupes it against the party's leads and creates
+  the lead (or finds it already there: a replay is a DUPLICATE of itself); then the OSR is
+  recorded. Sent first, recorded after: a crash in between sends the record again with the
+  same origin, which the matching agent recognises and skips.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from agents.runtime import Runtime
+from core.imports import osr_key
+from core.pipeline import handle_import_head
+from ops.web import report_agg_import
+from streaming.codecs import dumps, loads_object
+
+log = logging.getLogger("leadstream.agents.imports")
+
+AGENT = "imports"
+
+
+def register(rt: Runtime) -> Any:
+    names = rt.topics.names
+    imported = rt.tables.imported
+
+    def osr_party(key: str) -> str | None:
+        raw = imported.get(key.encode())
+        if not raw:
+            return None
+        party: str | None = orjson.loads(raw).get("party_id")
+        return party
+
+    async def handle(message: Any) -> None:
+        value: bytes = message.value or b""
+        doc = loads_object(value)
+        osr = _osr_of(doc)
+        if osr is not None:
+            home = rt.home_partition(message.topic, osr)
+            if home != message.partition:
+                await rt.forward(message.topic, osr, message, partition=home)
+                return
+        head = handle_import_head(doc if doc is not None else value, osr_party)
+        if head.result is not None:
+            key = head.result.get("import_interface_id")
+            await rt.send(names.lead_import_results, key.encode() if key else None,
+                          dumps(head.result))
+            report_agg_import(head.result["result"])
+            if head.result["result"] == "ERROR":
+                code = "not_json" if doc is None else "invalid_import"
+                await rt.dead_letter(message, "; ".join(head.result.get("errors") or []), code,
+                                     AGENT)
+            return
+        assert head.party_id is not None
+        await rt.forward(names.party_imports, head.party_id, message,
+                         dumps(head.record.to_json()))
+        key = osr_key(head.record).encode()
+        if imported.get(key) is None:
+            imported[key] = dumps({"party_id": head.party_id, "offset": message.offset})
+
+    @rt.app.agent(rt.topics.lead_imports, name="leadstream.imports", concurrency=1)
+    async def imports(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                await handle(message)
+            except Exception as exc:  # never let one record stop the partition
+                log.exception("import record %s[%s]@%s failed", message.topic,
+                              message.partition, message.offset)
+                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
+            rt.note_position(message)
+
+    return imports
+
+
+def _osr_of(doc: dict[str, Any] | None) -> str | None:
+    if doc is None:
+        return None
+    v = doc.get("orig_system_reference")
+    if isinstance(v, str) and v.strip():
+        return v.strip()
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return None

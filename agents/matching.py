@@ -1,0 +1,166 @@
+"""Matching agent: the one owner of each party's state.
+
+One agent reads `interactions`, `lead-updates` and `leadstream-party-imports`, three topics
+keyed by party_id with the same partition count, so Faust's assignor gives partition *n* of
+all three (and of the `parties` table changelog) to the same worker: every decision reads and
+writes only local state, and a party's records are handled one at a time in arrival order.
+
+Per record: `rules = holder.current` once; load the party's `PartyState` from the `parties`
+table; if the state already applied this record (`state.applied(source, offset)`, or the
+origin a forwarded record came from) it is a redelivery: skip it, emit nothing. Else call the
+core (`core.pipeline.handle_interaction` / `handle_lead_update` / `handle_party_import`),
+SEND the outputs (outcomes, links, lead events, import results, dead letters), and only THEN
+write the new state with the record's progress.
+
+Why this is idempotent under at-least-once delivery:
+- Faust flushes the producer before it commits source offsets
+  (faust/transport/consumer.py `_commit_offsets`), so a committed record's outputs are in Kafka.
+- A crash after the outputs were sent but before the state write: the record is delivered
+  again, the state does not show it, the core recomputes the same outputs from the same state
+  (ids are derived from input ids: lead, link, outcome keys), and downstream upserts by key.
+- A crash after the state write but before the commit: the record is delivered again, the
+  state shows it as applied (the progress lives in the same table value as the state it
+  guards, written in the same put), so it is skipped and nothing is emitted again.
+- A rebalance moves the party with its table partition; the new owner restores the state,
+  progress included, from the changelog before it consumes.
+The remaining window: a hard kill (SIGKILL, power loss) after the state write reached the
+local RocksDB and its changelog but before the producer delivered this record's outputs loses
+those outputs (Kafka transactions would close it; the bundled broker has none). SIGTERM is
+clean: Faust stops the agents, flushes and commits.
+
+Records whose key does not place them on their party's partition (a producer that keys
+differently or uses another partitioner) are re-sent, with origin headers, to the party's
+partition (murmur2, as Kafka's Java client and aiokafka) and handled there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from agents.runtime import Runtime, origin_of
+from core.imports import InvalidImport
+from core.pipeline import Handled, handle_interaction, handle_lead_update, handle_party_import
+from models.state import PartyState
+from models.timefmt import BadTimestamp, parse_ts
+from ops import metrics
+from ops.web import report_agg_import
+from streaming.codecs import dumps, loads_object, party_of
+
+log = logging.getLogger("leadstream.agents.matching")
+
+AGENT = "matching"
+INTERACTION, LEAD_UPDATE, PARTY_IMPORT = "interaction", "lead_update", "party_import"
+
+
+def register(rt: Runtime) -> Any:
+    names = rt.topics.names
+    parties = rt.tables.parties
+    kind_of = {names.interactions: INTERACTION, names.lead_updates: LEAD_UPDATE,
+               names.party_imports: PARTY_IMPORT}
+
+    def load_state(party_id: str) -> PartyState:
+        return PartyState.from_bytes(parties.get(party_id.encode()))
+
+    async def handle(message: Any, received: float) -> None:
+        kind = kind_of[message.topic]
+        value: bytes = message.value or b""
+        doc = loads_object(value)
+        party = party_of(doc)
+        if party is None and kind == PARTY_IMPORT:
+            party = _import_party(doc)
+        if party is not None:
+            home = rt.home_partition(message.topic, party)
+            if home != message.partition:
+                await rt.forward(message.topic, party, message, partition=home)
+                return
+        rules = rt.holder.current
+        state = load_state(party) if party is not None else None
+        source = rt.source(message.topic, message.partition)
+        origin = origin_of(message)
+        if state is not None and (
+            state.applied(source, message.offset)
+            or (origin is not None and state.applied(*origin))
+        ):
+            return  # redelivery: already applied, its outputs were sent before the state
+
+        def load(p: str) -> PartyState:
+            return state if (p == party and state is not None) else load_state(p)
+
+        raw: Any = doc if doc is not None else value
+        result: dict[str, Any] | None = None
+        if kind == INTERACTION:
+            h = handle_interaction(raw, rules, load)
+        elif kind == LEAD_UPDATE:
+            h = handle_lead_update(raw, rules, load)
+        else:
+            try:
+                h, result = handle_party_import(raw, rules, load)
+            except InvalidImport as exc:  # only our imports agent writes here: not expected
+                await rt.dead_letter(message, "; ".join(exc.errors), "invalid_import", AGENT)
+                return
+
+        await emit(message, h, result, received, kind)
+        if h.party_id is not None and h.state is not None:
+            new = h.state.with_progress(source, message.offset)
+            if origin is not None:
+                new = new.with_progress(*origin)
+            parties[h.party_id.encode()] = new.to_bytes()
+        if kind == INTERACTION and h.error is None and doc is not None:
+            _note_event_time(doc.get("occurred_at"))
+
+    async def emit(message: Any, h: Handled, result: dict[str, Any] | None, received: float,
+                   kind: str) -> None:
+        if h.outcomes:
+            await rt.send_outcomes(h.outcomes)
+            if kind == INTERACTION:
+                metrics.DECISION_LATENCY.observe(time.perf_counter() - received)
+        await rt.send_links(h.links)
+        for ev in h.lead_events:
+            await rt.send(names.lead_events, ev.party_id.encode(), dumps(ev.to_json()))
+        if result is not None:
+            key = result.get("import_interface_id")
+            await rt.send(names.lead_import_results, key.encode() if key else None,
+                          dumps(result))
+            report_agg_import(result["result"])
+        if h.error is not None:
+            code = "invalid_record" if kind == INTERACTION else "invalid_lead_update"
+            if h.error.reason.startswith(("not valid JSON", "not a JSON object")):
+                code = "not_json"
+            await rt.dead_letter(message, h.error.reason, code, AGENT)
+
+    @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
+    async def matching(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            received = time.perf_counter()
+            try:
+                await handle(message, received)
+            except Exception as exc:  # never let one record stop the partition
+                log.exception("record %s[%s]@%s failed", message.topic, message.partition,
+                              message.offset)
+                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
+            rt.note_position(message)
+
+    return matching
+
+
+def _import_party(doc: dict[str, Any] | None) -> str | None:
+    """The party an import record goes to (given, or derived from the customer)."""
+    if doc is None:
+        return None
+    try:
+        from core.imports import parse_import, resolve_party
+
+        return resolve_party(parse_import(doc))[0]
+    except Exception:
+        return None
+
+
+def _note_event_time(occurred_at: Any) -> None:
+    try:
+        ts = parse_ts(occurred_at)[1]
+    except BadTimestamp:
+        return
+    metrics.EVENT_TIME_LAG.set(time.time() - ts)

@@ -1,0 +1,90 @@
+"""Processing agent: lead events -> lead snapshots (CONTRACT §3).
+
+Reads `leadstream-lead-events` (keyed by party_id, so a party's leads live in the partition
+its matching state lives in). Table `leads`: lead_id -> ``{"lead": Lead.to_json(), "offset":
+n}``, n the lead-events offset last applied to that lead. Per event: decode; skip it when its
+offset is not above the stored one (redelivery); skip a CREATED / IMPORTED / REGISTERED event
+for a lead already stored (the matching agent sent it twice, after a crash before its state
+write); else `apply_lead_event(lead, event, holder.current)`, send the snapshot to `leads`
+(key lead_id) when it changed, then write the table. Same ordering argument as the matching
+agent: outputs first, then state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from agents.runtime import Runtime
+from core.processing import BadLeadEvent, UnknownLead, apply_lead_event
+from models.records import Lead, LeadEvent, LeadEventKind
+from ops import metrics
+from streaming.codecs import dumps
+
+log = logging.getLogger("leadstream.agents.processing")
+
+AGENT = "processing"
+NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTERED)
+
+
+def register(rt: Runtime) -> Any:
+    names = rt.topics.names
+    leads = rt.tables.leads
+
+    async def handle(message: Any) -> None:
+        try:
+            ev = LeadEvent.from_json(orjson.loads(message.value or b""))
+        except Exception as exc:
+            await rt.dead_letter(message, f"bad lead event: {type(exc).__name__}: {exc}",
+                                 "invalid_lead_event", AGENT)
+            return
+        key = ev.lead_id.encode()
+        stored_raw = leads.get(key)
+        stored = orjson.loads(stored_raw) if stored_raw else None
+        if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD):
+            return  # redelivered, or a repeated creation: the lead is already known
+        old = Lead.from_json(stored["lead"]) if stored is not None else None
+        rules = rt.holder.current
+        try:
+            new = apply_lead_event(old, ev, rules)
+        except (UnknownLead, BadLeadEvent) as exc:
+            await rt.dead_letter(message, str(exc), "invalid_lead_event", AGENT)
+            return
+        doc = new.to_json()
+        if old is None or doc != old.to_json():
+            await rt.send(names.leads, key, dumps(doc))
+            _count(old, new, ev)
+        leads[key] = dumps({"lead": doc, "offset": message.offset})
+
+    @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
+    async def processing(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                await handle(message)
+            except Exception as exc:  # never let one record stop the partition
+                log.exception("lead event %s[%s]@%s failed", message.topic, message.partition,
+                              message.offset)
+                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
+            rt.note_position(message)
+
+    return processing
+
+
+def _label(result: Any) -> str:
+    if result is None:
+        return "none"
+    if isinstance(result, bool):
+        return "true" if result else "false"
+    return str(result)[:32]
+
+
+def _count(old: Lead | None, new: Lead, ev: LeadEvent) -> None:
+    if old is None:
+        metrics.LEADS_CREATED.labels(origin=new.origin).inc()
+    done = len(old.processing) if old is not None else len(ev.lead.processing if ev.lead else [])
+    for entry in new.processing[done:]:
+        metrics.PROCESSING_RESULTS.labels(engine=str(entry.get("engine")),
+                                          result=_label(entry.get("result"))).inc()

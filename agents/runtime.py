@@ -1,0 +1,126 @@
+"""What every agent shares: the app, settings, rules holder, topics, tables, and how to send.
+
+Outputs go straight to the producer (`app.producer.send`), which Faust flushes before it
+commits source offsets (faust/transport/consumer.py `_commit_offsets`), so everything an
+event sent is in Kafka before that event's offset is committed.
+
+Origin headers: a record an agent forwards to another input of the job (feeds ->
+interactions, imports -> party-imports, a re-keyed record) carries ``ls-origin`` (source
+code + partition, e.g. ``fc2``) and ``ls-origin-offset``. The matching agent keeps progress
+for the origin too, so a forward repeated after a crash is recognised and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from models.records import Link, Outcome
+from ops import metrics
+from ops.rules_runtime import RulesHolder
+from ops.web import report_agg
+from streaming.codecs import dumps, encode_key, header
+from streaming.deadletter import dead_letter_headers, headers_list
+from streaming.settings import Settings
+from streaming.topics import Topics
+from tables.definitions import Tables
+
+log = logging.getLogger("leadstream.agents")
+
+ORIGIN = "ls-origin"
+ORIGIN_OFFSET = "ls-origin-offset"
+
+
+@dataclass
+class Runtime:
+    app: Any
+    settings: Settings
+    holder: RulesHolder
+    topics: Topics
+    tables: Tables
+    ready: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    #: last offset handled per (topic, partition) of the input topics (consumer lag gauge)
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ partitions
+    def partitions_of(self, topic: str) -> int:
+        n = None
+        try:
+            n = self.app.consumer.topic_partitions(topic)
+        except Exception:  # consumer not started (tests) or metadata not fetched yet
+            n = None
+        return int(n) if n else self.settings.topic_partitions
+
+    def home_partition(self, topic: str, key: str) -> int:
+        """The partition Kafka's default partitioner (murmur2, as Java and aiokafka) picks."""
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions_of(topic)
+
+    def source(self, topic: str, partition: int) -> str:
+        """Progress key of a topic partition: ``i0``, ``u3``, ``fc1``..."""
+        return f"{self.topics.names.code(topic)}{partition}"
+
+    # ------------------------------------------------------------------ sending
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   headers: list[tuple[str, bytes]] | None = None,
+                   partition: int | None = None) -> None:
+        await self.app.producer.send(topic, key, value, partition, None, headers)
+
+    async def send_outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        topic = self.topics.names.interaction_outcomes
+        for o in outcomes:
+            await self.send(topic, encode_key(o.interaction_id), dumps(o.to_json()))
+            metrics.INTERACTIONS.labels(outcome=o.outcome.value).inc()
+            report_agg(o)
+
+    async def send_links(self, links: Iterable[Link]) -> None:
+        topic = self.topics.names.interaction_leads
+        for lk in links:
+            await self.send(topic, lk.interaction_lead_id.encode(), dumps(lk.to_json()))
+            metrics.LINKS.inc()
+
+    async def dead_letter(self, message: Any, reason: str, code: str, agent: str) -> None:
+        headers = dead_letter_headers(
+            topic=message.topic, partition=message.partition, offset=message.offset,
+            reason=reason, code=code, agent=agent, original=headers_list(message.headers),
+        )
+        await self.send(self.topics.names.dead_letters, message.key, message.value or b"",
+                        headers)
+        log.info("dead letter from %s[%s]@%s (%s): %s", message.topic, message.partition,
+                 message.offset, code, reason[:200])
+
+    async def forward(self, topic: str, key: str, message: Any, value: bytes | None = None,
+                      partition: int | None = None) -> None:
+        """Send `value` (default: the message's bytes) on to another input of the job, with
+        origin headers (kept from the message when it has them)."""
+        origin = header(message.headers, ORIGIN)
+        if origin is not None and header(message.headers, ORIGIN_OFFSET) is not None:
+            headers = [(k, v if isinstance(v, bytes) else str(v).encode())
+                       for k, v in headers_list(message.headers)]
+        else:
+            headers = [
+                (ORIGIN, self.source(message.topic, message.partition).encode()),
+                (ORIGIN_OFFSET, str(message.offset).encode()),
+            ]
+        await self.send(topic, key.encode(), message.value if value is None else value,
+                        headers, partition)
+
+    def note_position(self, message: Any) -> None:
+        self.positions[(message.topic, message.partition)] = message.offset
+
+
+def origin_of(message: Any) -> tuple[str, int] | None:
+    """(origin source, origin offset) from the message headers, or None."""
+    origin = header(message.headers, ORIGIN)
+    raw_offset = header(message.headers, ORIGIN_OFFSET)
+    if origin is None or raw_offset is None:
+        return None
+    try:
+        return origin, int(raw_offset)
+    except ValueError:
+        return None

@@ -1,0 +1,58 @@
+"""Shared plumbing of the baseline Faust apps (bench/apps/naive.py, empty.py).
+
+Configured by environment (set by bench/throughput.py):
+BENCH_BROKER (kafka://host:port), BENCH_TOPIC, BENCH_APP_ID, BENCH_DATADIR, BENCH_WEB_PORT,
+BENCH_EXPECT (events to count), BENCH_MARKER (a JSON file written when the Nth event is done:
+{"first": t, "last": t, "count": n}, wall-clock seconds of the first and the Nth event).
+Faust settings as NOTES-stack.md: rebalance 3 s, session 10 s, heartbeat 1 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import faust
+
+
+def make_app() -> faust.App:
+    return faust.App(
+        os.environ["BENCH_APP_ID"],
+        env={},
+        broker=os.environ["BENCH_BROKER"],
+        store="rocksdb://",
+        datadir=os.environ["BENCH_DATADIR"],
+        topic_partitions=4,
+        broker_rebalance_timeout=3,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,  # on a free port given by the bench (like leadstream, which serves /healthz)
+        web_port=int(os.environ.get("BENCH_WEB_PORT", "0") or 0) or 6066,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_tables_enabled=False,
+        autodiscover=False,
+    )
+
+
+class Marker:
+    """Counts events; stamps the first and the BENCH_EXPECT-th in BENCH_MARKER."""
+
+    def __init__(self) -> None:
+        self.expect = int(os.environ["BENCH_EXPECT"])
+        self.path = Path(os.environ["BENCH_MARKER"])
+        self.count = 0
+        self.first = 0.0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first = time.time()
+        if self.count == self.expect:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"first": self.first, "last": time.time(),
+                                       "count": self.count}))
+            tmp.rename(self.path)

@@ -1,0 +1,386 @@
+"""Throughput of leadstream against its baselines, in one run on the same broker and data,
+then leadstream's decision latency at a fixed offered load. A script, not a test:
+
+    .venv/bin/python -m bench.throughput            # n=200k over 50k parties, 500/s for 20 s
+    .venv/bin/python -m bench.throughput --quick    # n=20k smoke run
+    .venv/bin/python -m bench.throughput --only raw,empty --n 100000
+
+Subjects (each alone on the machine while it runs, reading the same pre-loaded topic
+`interactions`, 4 partitions, key party_id):
+  raw        aiokafka consumer, no group, getmany + orjson.loads per value (transport limit)
+  naive      Faust agent, JSON values, `table[party] += score` on RocksDB (bench/apps/naive.py)
+  empty      Faust agent doing nothing with raw bytes (bench/apps/empty.py; Faust's ceiling)
+  leadstream `python app.py worker` (BROKER_URL = the embedded broker, fresh DATA_DIR)
+  latency    leadstream at --rate events/s for --duration s: per interaction, first outcome
+             received by the bench - time the bench sent it (p50/p99)
+events/s = N / (time of the N-th processed event - time of the first). Baselines stamp both
+in the agent; leadstream's are the Kafka timestamps of the outcome records (the first
+outcome of each interaction), read back after its group committed every input offset.
+Production time is excluded. Prints ONE JSON line on stdout; progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench import data
+from bench.common import (
+    PYTHON,
+    ROOT,
+    BenchTimeout,
+    Child,
+    base_env,
+    cleanup,
+    create_topics,
+    install_cleanup,
+    log,
+    percentile,
+    produce,
+    read_until,
+    start_leadstream,
+    wait_committed,
+    wait_healthy,
+)
+from streaming.broker import EmbeddedBroker, free_port
+
+TOPIC = "interactions"
+SUBJECTS = ("raw", "naive", "empty", "leadstream", "latency")
+
+
+# ---------------------------------------------------------------------- profiling
+class Profiler:
+    """`py-spy record` on a child, collapsed stacks to DIR/<name>.txt. Blocking by default:
+    --nonblocking reads the stacks of a running process and truncates many of them."""
+
+    def __init__(self, out_dir: Path | None, rate: int = 97, nonblocking: bool = False) -> None:
+        self.out_dir, self.rate, self.nonblocking = out_dir, rate, nonblocking
+        self.child: Child | None = None
+
+    def start(self, name: str, pid: int) -> None:
+        if self.out_dir is None:
+            return
+        spy = shutil.which("py-spy", path=str(Path(PYTHON).parent) + os.pathsep
+                           + os.environ.get("PATH", ""))
+        if spy is None:
+            log("py-spy not found: no profile (pip install py-spy)")
+            return
+        out = self.out_dir / f"{name}.txt"
+        cmd = [spy, "record", "--pid", str(pid), "--format", "raw", "-r", str(self.rate),
+               "-o", str(out)] + (["--nonblocking"] if self.nonblocking else [])
+        self.child = Child(f"py-spy {name}", cmd, base_env(), self.out_dir / f"{name}.py-spy.log")
+        log(f"profiling {name} (pid {pid}) -> {out}")
+
+    def stop(self) -> None:
+        if self.child is not None:
+            import signal as _s
+            os.killpg(self.child.pid, _s.SIGINT)  # py-spy writes its output on SIGINT
+            try:
+                self.child.proc.wait(timeout=30)
+            except Exception:
+                pass
+            self.child.stop()
+            self.child = None
+
+
+# ---------------------------------------------------------------------- subjects
+async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = sorted(consumer.partitions_for_topic(TOPIC) or [])
+        tps = [TopicPartition(TOPIC, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        loads = orjson.loads
+        count = 0
+        t0 = time.monotonic()
+        first = time.perf_counter()  # from the first getmany (after the seek), as NOTES-stack
+        while count < n:
+            if time.monotonic() - t0 > timeout:
+                raise BenchTimeout(f"raw: read {count}/{n} within {timeout}s")
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                for r in recs:
+                    loads(r.value)
+                count += len(recs)
+        last = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return {"eps": n / (last - first), "seconds": last - first}
+
+
+async def run_baseline(name: str, broker: EmbeddedBroker, ends: dict[int, int], work: Path,
+                       args: Any, prof: Profiler) -> dict[str, Any]:
+    n = sum(ends.values())
+    marker = work / f"{name}.done.json"
+    env = base_env()
+    env.update({
+        "BENCH_BROKER": broker.url, "BENCH_TOPIC": TOPIC, "BENCH_APP_ID": f"bench-{name}",
+        "BENCH_DATADIR": str(work / f"{name}-data"), "BENCH_WEB_PORT": str(free_port()),
+        "BENCH_EXPECT": str(n), "BENCH_MARKER": str(marker),
+    })
+    loop = ["--loop", args.baseline_loop] if args.baseline_loop != "asyncio" else []
+    cmd = [PYTHON, "-m", "faust", "-A", f"bench.apps.{name}", *loop, "worker", "-l", "warn"]
+    child = Child(f"{name} worker", cmd, env, work / f"{name}.log")
+    prof.start(name, child.pid)
+    t0 = time.monotonic()
+    try:
+        while not marker.exists():
+            child.check_alive()
+            if time.monotonic() - t0 > args.timeout:
+                raise BenchTimeout(f"{name}: the agent did not see {n} events within "
+                                   f"{args.timeout}s; log {child.log_path}:\n{child.tail()}")
+            await asyncio.sleep(0.2)
+        m = json.loads(marker.read_text())
+        # the offsets must be committed too (what a restart would resume from)
+        await wait_committed(broker.bootstrap, f"bench-{name}", TOPIC, ends, 60, child)
+    finally:
+        prof.stop()
+        child.stop()
+    secs = m["last"] - m["first"]
+    return {"eps": n / secs, "seconds": secs}
+
+
+async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
+                                    ends: dict[int, int], args: Any) -> dict[str, Any]:
+    n = sum(ends.values())
+    await wait_committed(broker.bootstrap, "leadstream", TOPIC, ends, args.timeout, child)
+    first_seen: dict[str, int] = {}
+    final: dict[str, str] = {}
+    seen = 0
+
+    def all_seen(recs: list[Any]) -> bool:  # incremental: parse what is new
+        nonlocal seen
+        for r in recs[seen:]:
+            doc = orjson.loads(r.value)
+            iid = doc["interaction_id"]
+            first_seen.setdefault(iid, r.timestamp)
+            final[iid] = doc["outcome"]
+        seen = len(recs)
+        return len(first_seen) >= n
+
+    # committed input offsets imply the outputs were flushed before (Faust's commit order)
+    recs = await read_until(broker.bootstrap, "interaction-outcomes", all_seen, 120)
+    ts = sorted(first_seen.values())
+    secs = (ts[-1] - ts[0]) / 1000.0
+    counts: dict[str, int] = {}
+    for o in final.values():
+        counts[o] = counts.get(o, 0) + 1
+    log(f"leadstream final outcomes: {counts} ({len(recs)} outcome records)")
+    return {"eps": n / secs, "seconds": secs, "outcome_records": len(recs), "final": counts}
+
+
+async def run_latency(broker: EmbeddedBroker, child: Child, args: Any,
+                      work: Path) -> dict[str, Any]:
+    total = int(args.rate * args.duration)
+    recs = list(data.interactions(
+        total, args.parties, seed=data.SEED + 7, days=max(args.duration / 86400 * 60, 0.01),
+        start=data.START + timedelta(days=61), id_prefix="lat-"))
+    payload = [(r["party_id"].encode(), orjson.dumps(r), r["interaction_id"]) for r in recs]
+    outcomes = "interaction-outcomes"
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=20)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
+    await producer.start()
+    sent: dict[str, int] = {}
+    got: dict[str, int] = {}
+    try:
+        parts = consumer.partitions_for_topic(outcomes)
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = consumer.partitions_for_topic(outcomes) or set()
+        tps = [TopicPartition(outcomes, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+
+        async def reader() -> None:
+            while len(got) < total:
+                batch = await consumer.getmany(timeout_ms=50)
+                now = time.perf_counter_ns()
+                for rs in batch.values():
+                    for r in rs:
+                        iid = orjson.loads(r.value)["interaction_id"]
+                        if iid in sent and iid not in got:
+                            got[iid] = now
+
+        task = asyncio.create_task(reader())
+        t0 = time.perf_counter()
+        for i, (key, value, iid) in enumerate(payload):
+            delay = t0 + i / args.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent[iid] = time.perf_counter_ns()
+            await producer.send(TOPIC, value, key=key)
+        offered = total / (time.perf_counter() - t0)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=args.latency_timeout)
+        except TimeoutError:
+            task.cancel()
+            log(f"latency: outcomes for {len(got)}/{total} within {args.latency_timeout}s "
+                "after the last send")
+        child.check_alive()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    t_first = min(sent.values()) if sent else 0
+    with open(work / "latency.csv", "w") as f:  # send time (s from start), latency (ms)
+        f.writelines(f"{(sent[i] - t_first) / 1e9:.4f},{(got[i] - sent[i]) / 1e6:.2f}\n"
+                     for i in sorted(got, key=sent.__getitem__))
+    lat = sorted((got[i] - sent[i]) / 1e6 for i in got)
+    return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99),
+            "max_ms": lat[-1] if lat else None, "offered_eps": offered,
+            "received": len(got), "sent": total}
+
+
+# ---------------------------------------------------------------------- main
+async def amain(args: Any) -> dict[str, Any]:
+    subjects = [s.strip() for s in args.only.split(",")] if args.only else list(SUBJECTS)
+    bad = [s for s in subjects if s not in SUBJECTS]
+    if bad:
+        raise SystemExit(f"unknown subject(s) {bad}; choose from {SUBJECTS}")
+    work = Path(tempfile.mkdtemp(prefix="leadstream-bench-"))
+    prof = Profiler(Path(args.profile).resolve() if args.profile else None,
+                    nonblocking=args.profile_nonblocking)
+    if prof.out_dir:
+        prof.out_dir.mkdir(parents=True, exist_ok=True)
+    log(f"work dir {work}; subjects {subjects}; n={args.n} parties={args.parties}")
+    out: dict[str, Any] = {"n": args.n, "parties": args.parties}
+    if args.fetch_wait_ms is not None:
+        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+    if worker_env:
+        out["experiment_worker_env"] = worker_env
+    errors: dict[str, str] = {}
+    broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
+    try:
+        await create_topics(broker.bootstrap, [TOPIC])
+        ends, secs = await produce(broker.bootstrap, TOPIC, data.records(args.n, args.parties))
+        n = sum(ends.values())
+        log(f"loaded {n} interactions in {secs:.1f}s ({n / secs:.0f}/s)")
+        out["load_eps"] = round(n / secs)
+
+        if "raw" in subjects:
+            try:
+                r = await run_raw(broker.bootstrap, n, args.timeout)
+                out["raw_eps"] = round(r["eps"])
+                log(f"raw: {r['eps']:.0f} ev/s")
+            except Exception as exc:
+                errors["raw"] = f"{type(exc).__name__}: {exc}"
+        for name in ("empty", "naive"):
+            if name in subjects:
+                log(f"{name}: starting")
+                try:
+                    r = await run_baseline(name, broker, ends, work, args, prof)
+                    out[f"{name}_eps"] = round(r["eps"])
+                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
+                except Exception as exc:
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    log(f"{name}: FAILED {errors[name][:2000]}")
+
+        if "leadstream" in subjects or "latency" in subjects:
+            child, port = start_leadstream(broker.url, work / "leadstream-data", "",
+                                           work / "leadstream.log",
+                                           extra_env=worker_env,
+                                           fetch_wait_ms=args.fetch_wait_ms)
+            try:
+                ready = await wait_healthy(child, port, 120)
+                out["leadstream_ready_s"] = round(ready, 1)
+                log(f"leadstream: healthy after {ready:.1f}s")
+                if "leadstream" in subjects:
+                    prof.start("leadstream", child.pid)
+                    try:
+                        r = await run_leadstream_throughput(broker, child, ends, args)
+                    finally:
+                        prof.stop()
+                    out["leadstream_eps"] = round(r["eps"])
+                    out["leadstream_final_outcomes"] = r["final"]
+                    log(f"leadstream: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
+                if "latency" in subjects:
+                    log(f"latency: {args.rate}/s for {args.duration}s")
+                    r = await run_latency(broker, child, args, work)
+                    out.update({k: (round(v, 1) if isinstance(v, float) else v)
+                                for k, v in r.items()})
+                    log(f"latency: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                        f"received {r['received']}/{r['sent']}")
+            except Exception as exc:
+                errors["leadstream"] = f"{type(exc).__name__}: {exc}"
+                log(f"leadstream: FAILED {errors['leadstream'][:3000]}")
+            finally:
+                child.stop()
+    finally:
+        cleanup()
+        broker.stop()
+    for key, base in (("leadstream_over_naive", "naive_eps"),
+                      ("leadstream_over_empty", "empty_eps")):
+        if out.get("leadstream_eps") and out.get(base):
+            out[key] = round(out["leadstream_eps"] / out[base], 2)
+    if errors:
+        out["errors"] = errors
+    if args.keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--parties", type=int, default=50_000)
+    ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load")
+    ap.add_argument("--only", default="", help=f"comma list of {','.join(SUBJECTS)}")
+    ap.add_argument("--quick", action="store_true", help="n=20k, parties=5k (smoke run)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="per subject, seconds")
+    ap.add_argument("--latency-timeout", type=float, default=30.0,
+                    help="seconds to wait for the last outcomes after the last send")
+    ap.add_argument("--baseline-loop", default="uvloop", choices=["uvloop", "asyncio"],
+                    help="event loop of the Faust baselines (leadstream uses uvloop)")
+    ap.add_argument("--profile", metavar="DIR", default="",
+                    help="py-spy (collapsed stacks) of each Faust subject into DIR")
+    ap.add_argument("--profile-nonblocking", action="store_true",
+                    help="py-spy --nonblocking (less overhead, truncated stacks)")
+    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
+                    help="extra environment for the leadstream worker (experiments)")
+    ap.add_argument("--fetch-wait-ms", type=int, default=None,
+                    help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
+                         "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n, args.parties = 20_000, 5_000
+    install_cleanup()
+    os.chdir(ROOT)
+    try:
+        out = asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        cleanup()
+        raise SystemExit(130) from None
+    out["offered_eps"] = out.get("offered_eps")
+    keys = ["n", "raw_eps", "naive_eps", "empty_eps", "leadstream_eps", "leadstream_over_naive",
+            "leadstream_over_empty", "p50_ms", "p99_ms", "offered_eps"]
+    ordered = {k: out.get(k) for k in keys}
+    ordered.update({k: v for k, v in out.items() if k not in ordered})
+    print(json.dumps(ordered), flush=True)
+    sys.exit(1 if out.get("errors") else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The Faust app of the streaming job: settings -> app with topics, tables, agents and pages.
+
+`create_app(settings, holder)` builds everything; `streaming.worker.main()` runs it. The Faust
+configuration comes from `Settings` only (Faust's own environment lookups are switched off
+with ``env={}``: its names, such as ``WEB_PORT`` or ``BROKER_URL``, would otherwise override
+ours).
+
+Pages: ``/metrics`` (Prometheus text of `ops.metrics.REGISTRY`) and ``/healthz`` (200 once the
+worker has joined its group and recovered its tables, 503 before). Then, when the module
+`ops.install` exists, `ops.install.install(app, holder, settings, ...)` adds the ops pages
+and the rules reloader.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from typing import Any
+
+import faust
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from agents import feeds, imports, matching, processing
+from agents.runtime import Runtime
+from models.state import PartyState
+from ops import metrics
+from ops.rules_runtime import RulesHolder
+from streaming.settings import Settings
+from streaming.topics import TopicNames, declare_topics
+from tables.definitions import define_tables
+from tables.options import RocksOptions
+
+log = logging.getLogger("leadstream.app")
+
+__all__ = ["create_app", "faust_options"]
+
+
+def _credentials(settings: Settings) -> Any:
+    context = None
+    if settings.broker_ssl or settings.broker_ssl_cafile is not None:
+        context = ssl.create_default_context(
+            purpose=ssl.Purpose.SERVER_AUTH,
+            cafile=str(settings.broker_ssl_cafile) if settings.broker_ssl_cafile else None,
+        )
+    if settings.broker_sasl_mechanism is not None:
+        return faust.SASLCredentials(
+            username=settings.broker_sasl_username, password=settings.broker_sasl_password,
+            mechanism=settings.broker_sasl_mechanism, ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of `faust.App` for these settings (NOTES-stack, STACK-FINDINGS)."""
+    if settings.broker_url is None:
+        raise ValueError("broker_url is not set (the worker starts the embedded broker first)")
+    opts: dict[str, Any] = {
+        "env": {},  # settings come from streaming.settings only
+        "broker": settings.broker_url,
+        "store": "rocksdb://",  # rocksdict driver (python-rocksdb is not installed; forced too)
+        "datadir": str(settings.faust_datadir),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "broker_rebalance_timeout": settings.broker_rebalance_timeout,
+        "broker_session_timeout": settings.broker_session_timeout,
+        "broker_heartbeat_interval": settings.broker_heartbeat_interval,
+        "broker_commit_interval": settings.broker_commit_interval,
+        "broker_client_id": f"leadstream-{settings.worker_id}" if settings.worker_id
+        else "leadstream",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_linger": settings.producer_linger,
+        "producer_acks": -1,
+        "processing_guarantee": "at_least_once",  # no transactions on the dev broker
+        "web_enabled": True,
+        "web_bind": settings.web_bind,
+        "web_host": "127.0.0.1" if settings.web_bind in ("127.0.0.1", "localhost")
+        else None,
+        "web_port": settings.web_port,
+        "web_tables_enabled": False,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
+        "web_metrics_enabled": False,
+        "autodiscover": False,
+    }
+    if settings.producer_max_batch_size is not None:
+        opts["producer_max_batch_size"] = settings.producer_max_batch_size
+    if opts["web_host"] is None:
+        del opts["web_host"]
+    credentials = _credentials(settings)
+    if credentials is not None:
+        opts["broker_credentials"] = credentials
+    return opts
+
+
+def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
+    app = faust.App(settings.faust_app_id, **faust_options(settings))
+    names = TopicNames.with_prefix(settings.topic_prefix)
+    topics = declare_topics(app, names, settings.topic_partitions, settings.topic_replication)
+    options = RocksOptions.from_settings(settings.rocksdb_block_cache_mb,
+                                         settings.rocksdb_write_buffer_mb)
+    tables = define_tables(app, settings.topic_partitions, options)
+    rt = Runtime(app=app, settings=settings, holder=holder, topics=topics, tables=tables)
+    app.leadstream = rt  # type: ignore[attr-defined]
+
+    feeds.register(rt)
+    matching.register(rt)
+    processing.register(rt)
+    imports.register(rt)
+    _register_pages(app, rt)
+    _register_signals(app, rt)
+    _install_ops(app, rt)
+    metrics.set_rules_version(holder.version)
+    return app
+
+
+def _register_pages(app: faust.App, rt: Runtime) -> None:
+    from faust.web import View
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            _update_lag(rt)
+            return self.bytes(generate_latest(metrics.REGISTRY),
+                              headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    @app.page("/debug/consumer")
+    class DebugView(View):  # TEMP
+        async def get(self, request: Any, **kw: Any) -> Any:
+            c = app.consumer
+            def tps(x):
+                return sorted(f"{t.topic.split('.')[-1]}:{t.partition}" for t in (x or ()))
+            chans = []
+            for ch in app.topics._topics:
+                q = getattr(ch, "_queue", None)
+                if q is not None:
+                    chans.append({"topics": [t.split('.')[-1] for t in ch.topics], "qsize": q.qsize(),
+                                  "pending": len(q._pending_pressure_drop_callbacks)})
+            return self.json({"assigned": tps(c.assignment()), "active": tps(c._active_partitions),
+                              "paused": tps(c._paused_partitions), "buffered": tps(c._buffered_partitions),
+                              "flow_active": c.flow_active, "in_recovery": app.in_recovery, "chans": chans,
+                              "rebalancing": app.rebalancing})
+
+    @app.page("/healthz")
+    class HealthView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            if not rt.ready:
+                return self.json({"status": "starting"}, status=503)
+            status = "rebalancing" if app.rebalancing else "ok"
+            return self.json({"status": status, "rules_version": rt.holder.version})
+
+
+def _register_signals(app: faust.App, rt: Runtime) -> None:
+    async def on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
+        if not rt.ready:
+            rt.ready = True
+            log.info("leadstream ready %.2fs after start: group joined, tables recovered, "
+                     "rules %s", time.monotonic() - rt.started_at, rt.holder.version)
+
+    app.on_rebalance_complete.connect(on_rebalance_complete)
+
+    @app.timer(10.0, name="leadstream.consumer_lag")
+    async def consumer_lag() -> None:
+        _update_lag(rt)
+
+
+def _update_lag(rt: Runtime) -> None:
+    """`leadstream_consumer_lag{topic, partition}` for this worker's input partitions."""
+    try:
+        assigned = rt.app.consumer.assignment()
+    except Exception:
+        return
+    inputs = {rt.topics.names.interactions, rt.topics.names.lead_updates,
+              rt.topics.names.party_imports, rt.topics.names.feed_callcenter,
+              rt.topics.names.feed_web, rt.topics.names.lead_imports,
+              rt.topics.names.lead_events}
+    metrics.CONSUMER_LAG.clear()
+    for tp in assigned:
+        if tp.topic not in inputs:
+            continue
+        try:
+            hw = rt.app.consumer.highwater(tp)
+        except Exception:
+            continue
+        if hw is None:
+            continue
+        done = rt.positions.get((tp.topic, tp.partition))
+        lag = hw - (done + 1 if done is not None else 0)
+        metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(lag, 0))
+
+
+def _party_source(rt: Runtime) -> Any:
+    """`/parties/{id}` data for ops: the party's state and its leads (both local tables)."""
+    import orjson
+
+    def source(party_id: str) -> tuple[bytes | None, list[Any]]:
+        raw = rt.tables.parties.get(party_id.encode())
+        leads: list[Any] = []
+        for ref in PartyState.from_bytes(raw).leads:
+            stored = rt.tables.leads.get(ref.lead_id.encode())
+            if stored:
+                leads.append(orjson.loads(stored)["lead"])
+        return raw, leads
+
+    return source
+
+
+def _install_ops(app: faust.App, rt: Runtime) -> None:
+    try:
+        from ops.install import install
+    except ImportError:
+        log.info("ops.install not available: no ops pages, no rules reloading")
+        return
+    try:
+        install(app, rt.holder, rt.settings, party_source=_party_source(rt))
+    except TypeError:  # an older install() without keyword hooks
+        install(app, rt.holder, rt.settings)

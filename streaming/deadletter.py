@@ -1,0 +1,64 @@
+"""Dead letters (CONTRACT §5): the original key and bytes, with headers naming the source
+topic, partition, offset, the reason and the time, so an operator can fix and replay them.
+
+Headers (all UTF-8 text): ``dl-topic``, ``dl-partition``, ``dl-offset``, ``dl-reason`` (the
+full reason, e.g. ``type: unknown interaction type 'X'``), ``dl-reason-code`` (one of
+`REASON_CODES`, also the label of ``leadstream_dead_letters_total``), ``dl-time`` (ISO-8601
+UTC wall clock), ``dl-agent``. The original record's headers follow them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ops import metrics
+
+__all__ = ["REASON_CODES", "dead_letter_headers"]
+
+#: Low-cardinality reason codes (metric label values).
+REASON_CODES = (
+    "not_json",             # the value is not a JSON object
+    "invalid_record",       # an interaction that fails CONTRACT §2.1 validation (REJECTED)
+    "invalid_lead_update",  # a lead update that fails validation or names an unknown lead
+    "invalid_import",       # an import record that fails validation (ERROR result)
+    "unmapped_feed_value",  # a feed outcome/event with no `feeds` mapping
+    "invalid_feed_record",  # a feed record missing fields or with bad values
+    "invalid_lead_event",   # an internal lead event processing cannot apply
+    "error",                # an unexpected exception while handling the record
+)
+
+MAX_REASON = 1000
+
+
+def dead_letter_headers(
+    *, topic: str, partition: int, offset: int, reason: str, code: str, agent: str,
+    original: Iterable[tuple[str, Any]] | None = None, now: datetime | None = None,
+) -> list[tuple[str, bytes]]:
+    if code not in REASON_CODES:
+        code = "error"
+    when = (now or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    out = [
+        ("dl-topic", topic.encode()),
+        ("dl-partition", str(partition).encode()),
+        ("dl-offset", str(offset).encode()),
+        ("dl-reason", reason[:MAX_REASON].encode("utf-8", errors="replace")),
+        ("dl-reason-code", code.encode()),
+        ("dl-time", when.encode()),
+        ("dl-agent", agent.encode()),
+    ]
+    for k, v in original or ():
+        if not str(k).startswith("dl-"):
+            out.append((str(k), v if isinstance(v, bytes) else str(v).encode()))
+    metrics.DEAD_LETTERS.labels(reason=code).inc()
+    return out
+
+
+def headers_list(headers: Any) -> list[tuple[str, Any]]:
+    """Faust message headers (list of pairs, mapping or None) as a list of pairs."""
+    if not headers:
+        return []
+    if hasattr(headers, "items"):
+        return list(headers.items())
+    return list(headers)

@@ -1,0 +1,152 @@
+"""Worker settings from the environment (CONTRACT §9), validated with pydantic.
+
+Every field is read from the environment variable named in its alias. A bad value is refused
+with a message naming the variable (``TOPIC_PARTITIONS: Input should be greater than 0``).
+No Faust import here: the CLI, the demo and the tests read settings too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+class SettingsError(ValueError):
+    """Refused settings; `errors` has one ``VARIABLE: problem`` line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("invalid settings:\n" + "\n".join(f"  {e}" for e in errors))
+        self.errors = errors
+
+
+class Settings(BaseModel):
+    """The worker's settings. Field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    # ---- CONTRACT §9
+    broker_url: str | None = Field(None, alias="BROKER_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL", repr=False)
+    rules_path: Path = Field(Path("config/rules.yaml"), alias="RULES_PATH")
+    data_dir: Path = Field(Path("data/state"), alias="DATA_DIR")
+    web_port: int = Field(6066, ge=1, le=65535, alias="WEB_PORT")
+    topic_prefix: str = Field("", alias="TOPIC_PREFIX")
+    admin_token: str | None = Field(None, alias="ADMIN_TOKEN", repr=False)
+    # ---- deployment
+    web_bind: str = Field("127.0.0.1", alias="WEB_BIND")
+    app_id: str = Field("leadstream", min_length=1, alias="APP_ID")
+    worker_id: str | None = Field(None, alias="WORKER_ID")
+    topic_partitions: int = Field(4, ge=1, le=10_000, alias="TOPIC_PARTITIONS")
+    topic_replication: int = Field(1, ge=1, le=32, alias="TOPIC_REPLICATION")
+    log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
+    # ---- broker timing (NOTES-stack: Faust defaults make a worker wait ~30 s to join)
+    broker_rebalance_timeout: float = Field(3.0, gt=0, alias="BROKER_REBALANCE_TIMEOUT")
+    broker_session_timeout: float = Field(10.0, gt=0, alias="BROKER_SESSION_TIMEOUT")
+    broker_heartbeat_interval: float = Field(1.0, gt=0, alias="BROKER_HEARTBEAT_INTERVAL")
+    broker_commit_interval: float = Field(2.8, gt=0, alias="BROKER_COMMIT_INTERVAL")
+    #: bytes per producer record batch; unset: aiokafka's 16384, or 1 with the embedded broker
+    #: (Tansu's ListOffsets reports the last batch's base offset + 1 as the log end, which
+    #: breaks Faust's changelog recovery unless every batch holds one record).
+    producer_max_batch_size: int | None = Field(None, ge=1, alias="PRODUCER_MAX_BATCH_SIZE")
+    producer_linger: float = Field(0.005, ge=0, le=1, alias="PRODUCER_LINGER")
+    # ---- broker security (real Kafka); unset: plaintext
+    broker_ssl: bool = Field(False, alias="BROKER_SSL")
+    broker_ssl_cafile: Path | None = Field(None, alias="BROKER_SSL_CAFILE")
+    broker_sasl_mechanism: SaslMechanism | None = Field(None, alias="BROKER_SASL_MECHANISM")
+    broker_sasl_username: str | None = Field(None, alias="BROKER_SASL_USERNAME")
+    broker_sasl_password: str | None = Field(None, alias="BROKER_SASL_PASSWORD", repr=False)
+    # ---- RocksDB memory caps, per table partition (tables/options.py)
+    rocksdb_block_cache_mb: int = Field(8, ge=1, le=4096, alias="ROCKSDB_BLOCK_CACHE_MB")
+    rocksdb_write_buffer_mb: int = Field(4, ge=1, le=1024, alias="ROCKSDB_WRITE_BUFFER_MB")
+
+    @field_validator(
+        "broker_url", "redis_url", "admin_token", "worker_id", "broker_ssl_cafile",
+        "producer_max_batch_size",
+        "broker_sasl_mechanism", "broker_sasl_username", "broker_sasl_password", mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("topic_prefix", "app_id")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        if not _TOPIC_CHARS.match(v):
+            raise ValueError("only letters, digits, '.', '_' and '-' are allowed")
+        return v
+
+    @field_validator("broker_url")
+    @classmethod
+    def _kafka_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = [p.strip() for p in re.split(r"[;,]", v) if p.strip()]
+        out = []
+        for p in parts:
+            if "://" not in p:
+                p = "kafka://" + p
+            if not p.startswith("kafka://") or not re.match(r"^kafka://[^:/]+:\d+$", p):
+                raise ValueError("expected kafka://host:port[;kafka://host:port]")
+            out.append(p)
+        if not out:
+            raise ValueError("empty broker URL")
+        return ";".join(out)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def faust_app_id(self) -> str:
+        """Consumer group and changelog prefix; TOPIC_PREFIX applies to them too."""
+        return f"{self.topic_prefix}{self.app_id}"
+
+    @property
+    def faust_datadir(self) -> Path:
+        return self.data_dir / "faust"
+
+    @property
+    def broker_url_file(self) -> Path:
+        """Where a worker with the embedded broker writes its URL (import command, demo)."""
+        return self.data_dir / "broker.url"
+
+    def bootstrap_servers(self, url: str | None = None) -> str:
+        """``kafka://h1:9092;kafka://h2:9092`` -> ``h1:9092,h2:9092`` (aiokafka form)."""
+        url = url or self.broker_url or ""
+        return ",".join(p.removeprefix("kafka://") for p in url.split(";") if p)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `env` (default: os.environ); SettingsError names each bad variable."""
+    env = os.environ if env is None else env
+    names = {f.alias for f in Settings.model_fields.values() if f.alias}
+    data = {k: v for k, v in env.items() if k in names}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors():
+            var = str(e["loc"][0]) if e["loc"] else "(settings)"
+            given = data.get(var)
+            shown = "" if given is None or "PASSWORD" in var or "TOKEN" in var else (
+                f" (got {given[:60]!r})")
+            errors.append(f"{var}: {e['msg'].removeprefix('Value error, ')}{shown}")
+        raise SettingsError(errors) from None

@@ -1,0 +1,150 @@
+"""`python app.py worker`: settings, rules, (embedded broker), the Faust app, `app.main()`.
+
+With ``BROKER_URL`` unset, the bundled Kafka-compatible broker (Tansu, `streaming.broker`)
+is started on a free loopback port, its URL written to ``$DATA_DIR/broker.url`` (read by
+``python app.py import`` and ``make run``), and stopped when the worker exits. It keeps its
+topics in memory, so the worker's local state (``$DATA_DIR/faust``) is cleared at each such
+start: state that outlived its topics would skip the new topics' offsets.
+
+After a stop that was not clean (SIGKILL, OOM, power loss: the marker file
+``$DATA_DIR/worker.running`` is still there), the local table state is cleared too and
+rebuilt from the changelog topics. Local RocksDB writes are immediate while the outputs
+of the same event sit a few milliseconds in the producer's buffer, so after a hard kill the
+local state can be ahead of the outputs; the changelog is written after the outputs by the
+same producer, so the state rebuilt from it is not (see agents/matching.py).
+
+Other arguments go to Faust's worker command (``python app.py worker --help``); the log
+level defaults to ``LOG_LEVEL``. uvloop is used when installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from streaming.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("leadstream.worker")
+
+#: Loggers whose DEBUG calls sit on the per-message path (aiokafka's send/connection,
+#: Faust's topic publishing): pinned to the worker's level so no DEBUG record is built.
+_QUIET_LOGGERS = ("aiokafka", "faust", "mode", "kafka", "rocksdict")
+
+HELP_FLAGS = {"--help"}
+_FAUST_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error",
+                 "CRITICAL": "crit"}
+
+
+def _load_rules(settings: Settings) -> object:
+    from ops.rules_runtime import RulesHolder
+    from rules.loader import RulesError, load_rules_file
+
+    try:
+        try:
+            from ops.install import initial_rules
+        except ImportError:
+            rules = load_rules_file(settings.rules_path)
+        else:
+            rules = initial_rules(settings)
+    except RulesError as exc:
+        print(f"worker: rules {settings.rules_path} refused:", file=sys.stderr)
+        for e in exc.errors:
+            print(f"  {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return RulesHolder(rules)
+
+
+def _pin_log_levels(level: str) -> None:
+    lvl = getattr(logging, level)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(lvl, logging.INFO))
+
+
+def _loop_args() -> list[str]:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return []
+    return ["--loop", "uvloop"]
+
+
+def faust_argv(prog: str, args: Sequence[str], level: str) -> list[str]:
+    """The argv for Faust's CLI: ``[prog, --loop uvloop, worker, -l level, *rest]``."""
+    args = list(args)
+    if not args or args[0] != "worker":
+        return [prog, *args]
+    rest = args[1:]
+    has_level = any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in rest)
+    level_args = [] if has_level else ["-l", _FAUST_LEVELS.get(level, "info")]
+    return [prog, *_loop_args(), "worker", *level_args, *rest]
+
+
+def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
+    from streaming.broker import EmbeddedBroker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(log_dir=settings.data_dir / "broker", die_with_parent=True)
+    broker.start()
+    shutil.rmtree(settings.faust_datadir, ignore_errors=True)
+    settings.broker_url_file.write_text(broker.url + "\n")
+    print(f"worker: embedded broker {broker.url} (in memory; log {broker.log_path})",
+          file=sys.stderr)
+    update: dict[str, object] = {"broker_url": broker.url}
+    if settings.producer_max_batch_size is None:  # Tansu: one record per batch (settings.py)
+        update["producer_max_batch_size"] = 1
+    return settings.model_copy(update=update), broker
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "app.py"
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    wants_help = bool(HELP_FLAGS.intersection(args))
+    running_worker = bool(args) and args[0] == "worker" and not wants_help
+    holder = _load_rules(settings)
+
+    broker = None
+    if settings.broker_url is None:
+        if running_worker:
+            settings, broker = start_embedded_broker(settings)
+        else:  # help, or a Faust command that does not connect: no broker needed
+            settings = settings.model_copy(update={"broker_url": "kafka://127.0.0.1:9092"})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    marker = settings.data_dir / "worker.running"
+    if running_worker:
+        if marker.exists() and broker is None:
+            print(f"worker: the last worker on {settings.data_dir} did not stop cleanly: "
+                  "clearing its local tables, they are rebuilt from the changelogs",
+                  file=sys.stderr)
+            shutil.rmtree(settings.faust_datadir, ignore_errors=True)
+        marker.write_text(f"{os.getpid()}\n")
+
+    from streaming.app import create_app
+
+    app = create_app(settings, holder)  # type: ignore[arg-type]
+    _pin_log_levels(settings.log_level)
+    sys.argv = faust_argv(prog, args, settings.log_level)
+    clean = False
+    try:
+        app.main()
+    except SystemExit as exc:
+        clean = exc.code in (0, None)
+        raise
+    finally:
+        if running_worker and clean:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+        if broker is not None:
+            with contextlib.suppress(Exception):
+                broker.stop()  # type: ignore[attr-defined]
+            with contextlib.suppress(OSError):
+                Path(settings.broker_url_file).unlink()

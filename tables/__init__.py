@@ -1,0 +1,1 @@
+"""Faust tables of the streaming job (RocksDB through rocksdict) and their memory caps."""

@@ -1,0 +1,48 @@
+"""The job's tables. Keys and values are raw bytes (orjson inside), one RocksDB instance per
+table partition, each changelogged to ``<TOPIC_PREFIX><APP_ID>-<table>-changelog``.
+
+| table | key | value | written by |
+|---|---|---|---|
+| parties | party_id | `PartyState.to_bytes()` (window, leads, seen ids, progress) | matching |
+| leads | lead_id | `{"lead": Lead.to_json(), "offset": n}` (lead-events offset) | processing |
+| imported | `osr_key` (source system + OSR) | `{"party_id", "offset"}` (first party) | imports |
+
+All three are partitioned like their source topics (keyed by party, resp. OSR), so every
+read is local. No windowed tables: the lookback window is event time, kept in PartyState
+and evicted by the core (NOTES-stack on Faust's wall-clock windows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tables.options import RocksOptions
+
+PARTIES = "parties"
+LEADS = "leads"
+IMPORTED = "imported"
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    parties: Any
+    leads: Any
+    imported: Any
+
+    def all(self) -> dict[str, Any]:
+        return {PARTIES: self.parties, LEADS: self.leads, IMPORTED: self.imported}
+
+
+def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
+    def table(name: str, help_text: str) -> Any:
+        return app.Table(
+            name, default=None, key_type=bytes, value_type=bytes, partitions=partitions,
+            options=options.as_table_options(), help=help_text,
+        )
+
+    return Tables(
+        parties=table(PARTIES, "party_id -> PartyState (window, leads, seen ids, progress)"),
+        leads=table(LEADS, "lead_id -> latest lead snapshot and lead-events offset"),
+        imported=table(IMPORTED, "source system + orig_system_reference -> imported lead"),
+    )

@@ -1,0 +1,129 @@
+"""Settings from the environment, the Faust options they give, topic names, table options,
+the worker's argv. No broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streaming.settings import SettingsError, load_settings
+from streaming.topics import TopicNames
+from streaming.worker import faust_argv
+from tables.options import MiB, RocksOptions
+
+
+def test_defaults() -> None:
+    s = load_settings({})
+    assert s.broker_url is None and s.embedded_broker
+    assert (s.rules_path, s.data_dir, s.web_port) == (Path("config/rules.yaml"),
+                                                       Path("data/state"), 6066)
+    assert (s.topic_prefix, s.topic_partitions, s.topic_replication) == ("", 4, 1)
+    assert (s.broker_rebalance_timeout, s.broker_session_timeout,
+            s.broker_heartbeat_interval) == (3.0, 10.0, 1.0)
+    assert s.web_bind == "127.0.0.1" and s.faust_app_id == "leadstream"
+
+
+def test_values_and_prefix() -> None:
+    s = load_settings({"BROKER_URL": "k1:9092;kafka://k2:9093", "TOPIC_PREFIX": "dev.",
+                       "TOPIC_REPLICATION": "3", "LOG_LEVEL": "warning", "ADMIN_TOKEN": "t0k",
+                       "DATA_DIR": "/srv/ls", "UNRELATED": "x"})
+    assert s.broker_url == "kafka://k1:9092;kafka://k2:9093"
+    assert s.bootstrap_servers() == "k1:9092,k2:9093"
+    assert s.faust_app_id == "dev.leadstream" and s.topic_replication == 3
+    assert s.log_level == "WARNING" and s.broker_url_file == Path("/srv/ls/broker.url")
+    assert "t0k" not in repr(s)  # secrets stay out of logs
+    assert TopicNames.with_prefix("dev.").interactions == "dev.interactions"
+
+
+def test_errors_name_every_variable() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({"TOPIC_PARTITIONS": "zero", "WEB_PORT": "70000", "LOG_LEVEL": "loud",
+                       "BROKER_URL": "http://x", "TOPIC_PREFIX": "a b",
+                       "BROKER_SASL_MECHANISM": "GSSAPI"})
+    names = [e.split(":")[0] for e in err.value.errors]
+    assert sorted(names) == sorted(["TOPIC_PARTITIONS", "WEB_PORT", "LOG_LEVEL", "BROKER_URL",
+                                    "TOPIC_PREFIX", "BROKER_SASL_MECHANISM"])
+
+
+def test_empty_values_mean_unset() -> None:
+    s = load_settings({"BROKER_URL": "", "REDIS_URL": " ", "PRODUCER_MAX_BATCH_SIZE": ""})
+    assert s.broker_url is None and s.redis_url is None and s.producer_max_batch_size is None
+
+
+def test_faust_options() -> None:
+    from streaming.app import faust_options
+
+    s = load_settings({"BROKER_URL": "kafka://k:9092", "TOPIC_PARTITIONS": "8",
+                       "TOPIC_REPLICATION": "3", "WEB_PORT": "7001", "DATA_DIR": "/d",
+                       "PRODUCER_MAX_BATCH_SIZE": "1"})
+    o = faust_options(s)
+    assert o["env"] == {}  # Faust's own env lookups (WEB_PORT, BROKER_URL...) are off
+    assert o["store"] == "rocksdb://" and o["datadir"] == "/d/faust"
+    assert (o["topic_partitions"], o["topic_replication_factor"]) == (8, 3)
+    assert o["web_tables_enabled"] is False and o["web_port"] == 7001
+    assert o["consumer_auto_offset_reset"] == "earliest"
+    assert 0 < o["producer_linger"] <= 0.02 and o["producer_max_batch_size"] == 1
+    assert "broker_credentials" not in o
+
+
+def test_faust_options_sasl_ssl() -> None:
+    import faust
+
+    from streaming.app import faust_options
+
+    s = load_settings({"BROKER_URL": "kafka://k:9093", "BROKER_SSL": "true",
+                       "BROKER_SASL_MECHANISM": "SCRAM-SHA-512", "BROKER_SASL_USERNAME": "u",
+                       "BROKER_SASL_PASSWORD": "p"})
+    creds = faust_options(s)["broker_credentials"]
+    assert isinstance(creds, faust.SASLCredentials)
+    assert creds.username == "u" and creds.ssl_context is not None
+
+
+def test_app_is_built_without_a_broker(tmp_path: Path) -> None:
+    """Topics, tables, agents and pages wire up (nothing connects until the worker starts)."""
+    from ops.rules_runtime import RulesHolder
+    from rules.loader import load_rules_file
+    from streaming.app import create_app
+
+    s = load_settings({"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.",
+                       "DATA_DIR": str(tmp_path)})
+    app = create_app(s, RulesHolder(load_rules_file("config/rules.yaml")))
+    assert app.conf.id == "x.leadstream"
+    assert {a.name for a in app.agents.values()} >= {
+        "leadstream.feeds", "leadstream.matching", "leadstream.processing",
+        "leadstream.imports"}
+    assert set(app.tables) >= {"parties", "leads", "imported"}
+    matching = next(a for a in app.agents.values() if a.name == "leadstream.matching")
+    assert set(matching.channel.topics) == {"x.interactions", "x.lead-updates",
+                                            "x.leadstream-party-imports"}
+    for table in app.tables.values():
+        assert table.partitions == 4
+        assert table.options["block_cache_size"] <= 64 * MiB
+
+
+def test_rocks_options_are_fresh_and_capped() -> None:
+    o = RocksOptions.from_settings(8, 4)
+    a, b = o.as_table_options(), o.as_table_options()
+    assert a == b and a is not b and a["driver"] == "rocksdict"
+    assert o.memory_cap == 16 * MiB
+
+
+def test_topic_codes() -> None:
+    n = TopicNames.with_prefix("p.")
+    assert len(set(n.all())) == 12
+    assert [n.code(t) for t in (n.interactions, n.feed_web, n.party_imports)] == ["i", "fw", "pi"]
+
+
+@pytest.mark.parametrize("args, level, expected_tail", [
+    (["worker"], "INFO", ["worker", "-l", "info"]),
+    (["worker", "-l", "debug"], "INFO", ["worker", "-l", "debug"]),
+    (["worker", "--web-port", "7000"], "WARNING", ["worker", "-l", "warn", "--web-port", "7000"]),
+    (["agents"], "INFO", ["agents"]),
+])
+def test_faust_argv(args: list[str], level: str, expected_tail: list[str]) -> None:
+    argv = faust_argv("app.py", args, level)
+    assert argv[0] == "app.py"
+    assert argv[-len(expected_tail):] == expected_tail
+    if args[0] == "worker":
+        assert argv[1:3] == ["--loop", "uvloop"]
