@@ -23,10 +23,13 @@ Why this is idempotent under at-least-once delivery:
   guards, written in the same put), so it is skipped and nothing is emitted again.
 - A rebalance moves the party with its table partition; the new owner restores the state,
   progress included, from the changelog before it consumes.
-The remaining window: a hard kill (SIGKILL, power loss) after the state write reached the
-local RocksDB and its changelog but before the producer delivered this record's outputs loses
-those outputs (Kafka transactions would close it; the bundled broker has none). SIGTERM is
-clean: Faust stops the agents, flushes and commits.
+A hard kill (SIGKILL, OOM): local RocksDB writes are immediate while this record's outputs may
+still sit in the producer's buffer, so the local state can be ahead of the outputs. The worker
+therefore drops its local tables after a stop that was not clean and rebuilds them from the
+changelogs (streaming/worker.py), which the same producer writes after the outputs. Left open:
+with several brokers, a changelog record may reach its broker while an output to another
+broker is lost in the crash (Kafka transactions would close that; the bundled broker has none).
+SIGTERM is clean: Faust stops the agents, flushes and commits.
 
 Records whose key does not place them on their party's partition (a producer that keys
 differently or uses another partitioner) are re-sent, with origin headers, to the party's

@@ -27,6 +27,7 @@ from agents.runtime import Runtime
 from models.state import PartyState
 from ops import metrics
 from ops.rules_runtime import RulesHolder
+from streaming import faust_patches
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
 from tables.definitions import define_tables
@@ -97,6 +98,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
+    faust_patches.apply()
     app = faust.App(settings.faust_app_id, **faust_options(settings))
     names = TopicNames.with_prefix(settings.topic_prefix)
     topics = declare_topics(app, names, settings.topic_partitions, settings.topic_replication)
@@ -127,30 +129,14 @@ def _register_pages(app: faust.App, rt: Runtime) -> None:
             return self.bytes(generate_latest(metrics.REGISTRY),
                               headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
-    @app.page("/debug/consumer")
-    class DebugView(View):  # TEMP
-        async def get(self, request: Any, **kw: Any) -> Any:
-            c = app.consumer
-            def tps(x):
-                return sorted(f"{t.topic.split('.')[-1]}:{t.partition}" for t in (x or ()))
-            chans = []
-            for ch in app.topics._topics:
-                q = getattr(ch, "_queue", None)
-                if q is not None:
-                    chans.append({"topics": [t.split('.')[-1] for t in ch.topics], "qsize": q.qsize(),
-                                  "pending": len(q._pending_pressure_drop_callbacks)})
-            return self.json({"assigned": tps(c.assignment()), "active": tps(c._active_partitions),
-                              "paused": tps(c._paused_partitions), "buffered": tps(c._buffered_partitions),
-                              "flow_active": c.flow_active, "in_recovery": app.in_recovery, "chans": chans,
-                              "rebalancing": app.rebalancing})
-
     @app.page("/healthz")
     class HealthView(View):
         async def get(self, request: Any, **kw: Any) -> Any:
             if not rt.ready:
                 return self.json({"status": "starting"}, status=503)
             status = "rebalancing" if app.rebalancing else "ok"
-            return self.json({"status": status, "rules_version": rt.holder.version})
+            return self.json({"status": status, "rules_version": rt.holder.version,
+                              "assigned": _assigned_inputs(rt)})
 
 
 def _register_signals(app: faust.App, rt: Runtime) -> None:
@@ -160,11 +146,31 @@ def _register_signals(app: faust.App, rt: Runtime) -> None:
             log.info("leadstream ready %.2fs after start: group joined, tables recovered, "
                      "rules %s", time.monotonic() - rt.started_at, rt.holder.version)
 
-    app.on_rebalance_complete.connect(on_rebalance_complete)
+    app.on_rebalance_complete.connect(on_rebalance_complete)  # type: ignore[arg-type]
 
     @app.timer(10.0, name="leadstream.consumer_lag")
     async def consumer_lag() -> None:
         _update_lag(rt)
+
+
+def _input_topics(rt: Runtime) -> set[str]:
+    n = rt.topics.names
+    return {n.interactions, n.lead_updates, n.party_imports, n.feed_callcenter, n.feed_web,
+            n.lead_imports, n.lead_events}
+
+
+def _assigned_inputs(rt: Runtime) -> dict[str, list[int]]:
+    """Input partitions this worker owns, by topic (co-partitioned topics share numbers)."""
+    try:
+        assigned = rt.app.consumer.assignment()
+    except Exception:
+        return {}
+    inputs = _input_topics(rt)
+    out: dict[str, list[int]] = {}
+    for tp in assigned:
+        if tp.topic in inputs:
+            out.setdefault(tp.topic, []).append(tp.partition)
+    return {t: sorted(p) for t, p in sorted(out.items())}
 
 
 def _update_lag(rt: Runtime) -> None:
@@ -173,10 +179,7 @@ def _update_lag(rt: Runtime) -> None:
         assigned = rt.app.consumer.assignment()
     except Exception:
         return
-    inputs = {rt.topics.names.interactions, rt.topics.names.lead_updates,
-              rt.topics.names.party_imports, rt.topics.names.feed_callcenter,
-              rt.topics.names.feed_web, rt.topics.names.lead_imports,
-              rt.topics.names.lead_events}
+    inputs = _input_topics(rt)
     metrics.CONSUMER_LAG.clear()
     for tp in assigned:
         if tp.topic not in inputs:

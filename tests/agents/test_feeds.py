@@ -11,7 +11,11 @@ import pytest
 from core.validation import parse_interaction
 from rules.loader import load_rules_file
 from streaming.feeds import (
-    CALLCENTER, WEB, FeedError, callcenter_to_interaction, feed_to_interaction,
+    CALLCENTER,
+    WEB,
+    FeedError,
+    callcenter_to_interaction,
+    feed_to_interaction,
     web_to_interaction,
 )
 

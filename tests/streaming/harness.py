@@ -423,21 +423,23 @@ def canon(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
-KEEP_ALL = ("DUPLICATE", "REJECTED")
-
-
 def reduce_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Final outcomes as a sorted list: per interaction id, every DUPLICATE / REJECTED record
-    and the last of its other records (a PENDING later LINKED or EXPIRED is superseded)."""
+    """Final outcomes as a sorted list: per interaction id, every DUPLICATE record, each
+    distinct REJECTED record once (a rejected record is decided without state, so a crash
+    before its offset commit sends the same REJECTED again), and the last of its other
+    records (a PENDING later LINKED or EXPIRED is superseded)."""
     by_id: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
     out: list[str] = []
+    rejected: set[str] = set()
     for o in outcomes:
-        if o["outcome"] in KEEP_ALL:
+        if o["outcome"] == "DUPLICATE":
             out.append(canon(o))
+        elif o["outcome"] == "REJECTED":
+            rejected.add(canon(o))
         else:
             by_id[o["interaction_id"]].append(o)
     out += [canon(v[-1]) for v in by_id.values()]
-    return sorted(out)
+    return sorted(out + list(rejected))
 
 
 @dataclass
@@ -493,7 +495,7 @@ def simulate(rules_path: Path, out_dir: Path, *, interactions: Path, leads: Path
     results = [{k: v for k, v in d.items() if k != "line"} for d in rows("import_results.jsonl")]
     last_results = {d.get("import_interface_id") or f"#{i}": d for i, d in enumerate(results)}
     return Finals(lead_docs, sorted({canon(d) for d in rows("links.jsonl")}),
-                  sorted(canon(d) for d in outcome_rows),
+                  reduce_outcomes(outcome_rows),
                   sorted(canon(d) for d in last_results.values()))
 
 

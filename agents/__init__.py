@@ -1,0 +1,1 @@
+"""Thin Faust agents: decode, load state, call the core, send results, write state."""
