@@ -28,7 +28,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     RULES_PATH=/app/config/rules.yaml \
     DATA_DIR=/var/lib/leadstream \
-    WEB_PORT=6066
+    WEB_PORT=6066 \
+    WEB_BIND=0.0.0.0
 
 RUN groupadd --system --gid 10001 leadstream \
     && useradd --system --uid 10001 --gid leadstream --home-dir /app --no-create-home \

@@ -119,6 +119,12 @@ class PartyState:
             "o": self.progress,
         })
 
+    @staticmethod
+    def has_pending(raw: bytes | None) -> bool:
+        """Whether an encoded state has a non-empty window, without decoding it (metrics scan
+        every local party; `to_bytes` always writes the window first)."""
+        return bool(raw) and not raw.startswith(b'{"w":[]')  # type: ignore[union-attr]
+
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> PartyState:
         if not raw:

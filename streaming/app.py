@@ -152,6 +152,26 @@ def _register_signals(app: faust.App, rt: Runtime) -> None:
     async def consumer_lag() -> None:
         _update_lag(rt)
 
+    @app.timer(30.0, name="leadstream.state_sizes")
+    async def state_sizes() -> None:
+        if rt.ready and not app.rebalancing:
+            _update_state_gauges(rt)
+
+
+def _update_state_gauges(rt: Runtime) -> None:
+    """`leadstream_state_entries{table}` and `leadstream_pending_parties` for this worker's
+    active table partitions (a key scan: cheap at these sizes, and only every 30 s)."""
+    pending = 0
+    for name, table in rt.tables.all().items():
+        count = 0
+        for key, value in table.items():
+            count += 1
+            if name == "parties" and PartyState.has_pending(value):
+                pending += 1
+            del key
+        metrics.STATE_ENTRIES.labels(table=name).set(count)
+    metrics.PENDING_PARTIES.set(pending)
+
 
 def _input_topics(rt: Runtime) -> set[str]:
     n = rt.topics.names
