@@ -115,6 +115,9 @@ def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     _register_pages(app, rt)
     _register_signals(app, rt)
     _install_ops(app, rt)
+    from streaming import diagnostics
+
+    diagnostics.install(app, _input_topics(rt))
     metrics.set_rules_version(holder.version)
     return app
 

@@ -1,4 +1,4 @@
-"""A fix for faust-streaming 0.15.3, applied by `streaming.app.create_app`.
+"""Fixes for faust-streaming 0.15.3, applied by `streaming.app.create_app`.
 
 faust issue #596 (open): after a recovery that read changelogs, `Recovery.on_recovery_completed`
 resumes the stream partitions *before* it seeks them to their committed offsets, while the
@@ -10,6 +10,19 @@ move a table partition.
 
 The replacement below is the 0.15.3 method with the seek moved before the resume: no record
 of a stream partition can be fetched until its position is the committed offset.
+
+Second fix (records fetched and silently dropped, found with tests/streaming/test_job_restart.py
+under CPU load): `Consumer.getmany` hands its *live* set of active partitions to the consumer
+thread, where aiokafka's `fetched_records(partitions, timeout=1)` waits for data and re-reads
+that set on every wake-up; an *empty* set means "every partition" there. The main thread
+mutates the set meanwhile (recovery pauses the changelogs when it is done: the set is empty
+until the stream partitions are resumed). A fetch started during recovery could so return
+records of stream partitions that were not active: aiokafka advanced their positions, Faust's
+getmany skipped them (not active), and if the seek to the committed offsets had already run
+they were never fetched again: the worker said "Worker ready" and sat on a lag that never
+drained (no record processed, nothing committed). `_getmany` below passes a copy of the set
+(and does not fetch with an empty one), and rewinds any partition whose records come back
+after it stopped being active, so a record is never skipped without being fetched again.
 """
 
 from __future__ import annotations
@@ -65,6 +78,30 @@ async def _on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     self.log.info("Worker ready")
 
 
+async def _getmany(self: Any, active_partitions: Any, timeout: float) -> Any:
+    """`ThreadDelegateConsumer._getmany` with a snapshot of the active partitions."""
+    if active_partitions is not None:
+        active_partitions = frozenset(active_partitions)
+        if not active_partitions:
+            return {}
+    records = await self._thread.getmany(active_partitions, timeout)
+    if not records:
+        return records
+    live = self._active_partitions
+    buffered = self._buffered_partitions
+    stale = [tp for tp, recs in records.items()
+             if recs and live is not None and tp not in live and tp not in buffered]
+    for tp in stale:  # paused while we waited: getmany would skip these records
+        first = records.pop(tp)[0].offset
+        log.info("fetched records of %s[%s] after it was paused: rewinding it to %s",
+                 tp.topic, tp.partition, first)
+        try:
+            await self.seek(tp, first)
+        except Exception as exc:  # revoked meanwhile: the next assignment seeks it anyway
+            log.info("rewind of %s[%s] skipped: %r", tp.topic, tp.partition, exc)
+    return records
+
+
 _applied = False
 
 
@@ -80,6 +117,9 @@ def apply() -> bool:
         log.warning("faust %s: recovery fix (faust #596) made for %s, not applied",
                     faust.__version__, sorted(PATCHED_VERSIONS))
         return False
+    from faust.transport.consumer import ThreadDelegateConsumer
+
     Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
+    ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
     _applied = True
     return True

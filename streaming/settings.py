@@ -56,6 +56,8 @@ class Settings(BaseModel):
     broker_session_timeout: float = Field(10.0, gt=0, alias="BROKER_SESSION_TIMEOUT")
     broker_heartbeat_interval: float = Field(1.0, gt=0, alias="BROKER_HEARTBEAT_INTERVAL")
     broker_commit_interval: float = Field(2.8, gt=0, alias="BROKER_COMMIT_INTERVAL")
+    #: seconds a starting worker waits for BROKER_URL to answer before it gives up (0: no wait)
+    broker_wait_timeout: float = Field(300.0, ge=0, alias="BROKER_WAIT_TIMEOUT")
     #: bytes per producer record batch; unset: aiokafka's 16384, or 1 with the embedded broker
     #: (Tansu's ListOffsets reports the last batch's base offset + 1 as the log end, which
     #: breaks Faust's changelog recovery unless every batch holds one record).

@@ -100,6 +100,51 @@ def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     return settings.model_copy(update=update), broker
 
 
+def wait_for_broker(settings: Settings, sleep: float = 0.5) -> bool:
+    """Wait up to ``BROKER_WAIT_TIMEOUT`` s until one of ``BROKER_URL``'s hosts answers.
+
+    Faust's worker exits at once ("Unable to bootstrap") when no broker answers at start, so a
+    worker started before its broker (a container that comes up first, a broker restarting)
+    would crash-loop; this waits instead. Plaintext: a Kafka ApiVersions request must succeed;
+    with TLS or SASL a TCP connect is enough (the client does the handshake). Once running,
+    aiokafka reconnects by itself (a paused or restarted broker is tested in
+    tests/streaming/test_reliability.py)."""
+    import socket
+    import time
+
+    from streaming.broker import kafka_api_versions_ok
+
+    hosts = []
+    for hp in settings.bootstrap_servers().split(","):
+        host, _, port = hp.rpartition(":")
+        hosts.append((host, int(port)))
+    plain = not settings.broker_ssl and settings.broker_sasl_mechanism is None
+
+    def answers(host: str, port: int) -> bool:
+        if plain:
+            return kafka_api_versions_ok(host, port, timeout=1.0)
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + settings.broker_wait_timeout
+    told = False
+    while True:
+        if any(answers(h, p) for h, p in hosts):
+            if told:
+                print("worker: broker is up", file=sys.stderr)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if not told:
+            print(f"worker: waiting up to {settings.broker_wait_timeout:.0f}s for the broker at "
+                  f"{settings.broker_url}", file=sys.stderr)
+            told = True
+        time.sleep(sleep)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     prog = os.path.basename(sys.argv[0]) if sys.argv else "app.py"
@@ -118,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             settings, broker = start_embedded_broker(settings)
         else:  # help, or a Faust command that does not connect: no broker needed
             settings = settings.model_copy(update={"broker_url": "kafka://127.0.0.1:9092"})
+    elif running_worker and not wait_for_broker(settings):
+        print(f"worker: no broker answered at {settings.broker_url} within "
+              f"{settings.broker_wait_timeout:.0f}s", file=sys.stderr)
+        raise SystemExit(1)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     marker = settings.data_dir / "worker.running"
     if running_worker:

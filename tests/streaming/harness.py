@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,6 +471,17 @@ class Finals:
         return cls(last, sorted(set().union(*by_link.values())) if by_link else [],
                    reduce_outcomes(outs), sorted(canon(d) for d in results.values()), conflicts)
 
+    def after_crash(self) -> Finals:
+        """These finals with each distinct DUPLICATE outcome counted once, for runs with a
+        hard kill: a DUPLICATE decision, like a REJECTED one, is sent before the state write
+        that records its offset, so a SIGKILL in between makes the restarted worker send the
+        same record again (at-least-once: identical bytes, same key). Apply to both sides."""
+        dup = '"outcome":"DUPLICATE"'
+        outcomes = sorted({o for o in self.outcomes if dup in o}
+                          ) + [o for o in self.outcomes if dup not in o]
+        return Finals(self.leads, self.links, sorted(outcomes), self.import_results,
+                      self.link_conflicts)
+
     def comparable(self) -> dict[str, Any]:
         return {"leads": {k: canon(v) for k, v in sorted(self.leads.items())},
                 "links": self.links, "outcomes": self.outcomes,
@@ -523,5 +534,8 @@ def diff(a: Finals, b: Finals) -> str:
             lines += [f"{part} only in stream:   {v}" for v in sorted(sx - sy)[:10]]
             lines += [f"{part} only in simulate: {v}" for v in sorted(sy - sx)[:10]]
             if sx == sy:
+                cx, cy = Counter(x), Counter(y)
                 lines.append(f"{part}: same set, different multiplicity")
+                lines += [f"  x{cx[v]} in stream, x{cy[v]} in simulate: {v}"
+                          for v in sorted(sx) if cx[v] != cy[v]][:10]
     return "\n".join(lines[:60])
