@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.matching import lead_ref
-from core.validation import InvalidRecord, decode_json
+from core.validation import InvalidRecord, decode_json, read_id
 from models.records import Lead, LeadEvent, LeadEventKind, Origin
 from models.state import PartyState
 from models.timefmt import BadTimestamp, parse_ts
@@ -23,15 +23,7 @@ class UpdateDecision:
 
 
 def _str(doc: dict[str, Any], name: str, errors: list[str], required: bool) -> str | None:
-    v = doc.get(name)
-    if v is None or v == "":
-        if required:
-            errors.append(f"{name}: required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int):
-        errors.append(f"{name}: must be a string")
-        return None
-    return str(v)
+    return read_id(doc, name, errors, required, max_len=None)
 
 
 def parse_lead_update(raw: bytes | str | Mapping[str, Any], rules: Rules) -> dict[str, Any]:

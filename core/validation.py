@@ -39,7 +39,9 @@ def decode_json(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _id(doc: dict[str, Any], name: str, errors: list[str], required: bool = True) -> str | None:
+def read_id(doc: Mapping[str, Any], name: str, errors: list[str], required: bool = True,
+            max_len: int | None = MAX_ID_LEN) -> str | None:
+    """An id-like text field (strings, or integers read as text); problems go to `errors`."""
     v = doc.get(name)
     if v is None or v == "":
         if required:
@@ -49,8 +51,8 @@ def _id(doc: dict[str, Any], name: str, errors: list[str], required: bool = True
         errors.append(f"{name}: must be a string")
         return None
     s = str(v)
-    if len(s) > MAX_ID_LEN:
-        errors.append(f"{name}: longer than {MAX_ID_LEN} characters")
+    if max_len is not None and len(s) > max_len:
+        errors.append(f"{name}: longer than {max_len} characters")
         return None
     return s
 
@@ -68,10 +70,10 @@ def _country(doc: dict[str, Any], errors: list[str]) -> str | None:
 def build_interaction(doc: dict[str, Any], rules: Rules) -> Interaction:
     """Validate a decoded record against the contract and the known interaction types."""
     errors: list[str] = []
-    interaction_id = _id(doc, "interaction_id", errors)
-    party_id = _id(doc, "party_id", errors)
-    contact_id = _id(doc, "contact_id", errors, required=False)
-    source_code = _id(doc, "source_code", errors, required=False)
+    interaction_id = read_id(doc, "interaction_id", errors)
+    party_id = read_id(doc, "party_id", errors)
+    contact_id = read_id(doc, "contact_id", errors, required=False)
+    source_code = read_id(doc, "source_code", errors, required=False)
     country = _country(doc, errors)
     itype = doc.get("type")
     if itype is None or itype == "":

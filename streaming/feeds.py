@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from core.validation import InvalidRecord
+from core.validation import InvalidRecord, read_id
 from models.timefmt import BadTimestamp, parse_epoch_or_iso, parse_ts
 from rules.compiled import Rules
 
@@ -36,7 +36,6 @@ __all__ = [
 
 CALLCENTER = "callcenter"
 WEB = "web"
-MAX_ID_LEN = 256
 
 Doc = Mapping[str, Any]
 
@@ -64,19 +63,7 @@ def _decode(raw: bytes | str | Doc) -> dict[str, Any]:
 
 
 def _text(doc: Doc, name: str, errors: list[str], required: bool) -> str | None:
-    v = doc.get(name)
-    if v is None or v == "":
-        if required:
-            errors.append(f"{name}: required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int):
-        errors.append(f"{name}: must be a string")
-        return None
-    s = str(v)
-    if len(s) > MAX_ID_LEN:
-        errors.append(f"{name}: longer than {MAX_ID_LEN} characters")
-        return None
-    return s
+    return read_id(doc, name, errors, required)
 
 
 def _build(doc: Doc, *, feed: str, id_field: str, id_prefix: str, value_field: str,
