@@ -26,7 +26,7 @@ def register(rt: Runtime) -> Any:
     names = rt.topics.names
     feed_of = {names.feed_callcenter: CALLCENTER, names.feed_web: WEB}
 
-    async def handle(message: Any) -> None:
+    async def handle(message: Any, received: float) -> None:
         rules = rt.holder.current
         try:
             doc = feed_to_interaction(feed_of[message.topic], message.value or b"", rules)
@@ -39,14 +39,6 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.feed_sources, name="leadstream.feeds", concurrency=1)
     async def feeds(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                await handle(message)
-            except Exception as exc:  # never let one record stop the partition
-                log.exception("feed record %s[%s]@%s failed", message.topic,
-                              message.partition, message.offset)
-                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
-            rt.note_position(message)
+        await rt.consume(stream, handle, AGENT)
 
     return feeds

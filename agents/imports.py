@@ -41,7 +41,7 @@ def register(rt: Runtime) -> Any:
         party: str | None = orjson.loads(raw).get("party_id")
         return party
 
-    async def handle(message: Any) -> None:
+    async def handle(message: Any, received: float) -> None:
         value: bytes = message.value or b""
         doc = loads_object(value)
         osr = _osr_of(doc)
@@ -70,15 +70,7 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.lead_imports, name="leadstream.imports", concurrency=1)
     async def imports(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                await handle(message)
-            except Exception as exc:  # never let one record stop the partition
-                log.exception("import record %s[%s]@%s failed", message.topic,
-                              message.partition, message.offset)
-                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
-            rt.note_position(message)
+        await rt.consume(stream, handle, AGENT)
 
     return imports
 

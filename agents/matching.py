@@ -135,16 +135,7 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
     async def matching(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            received = time.perf_counter()
-            try:
-                await handle(message, received)
-            except Exception as exc:  # never let one record stop the partition
-                log.exception("record %s[%s]@%s failed", message.topic, message.partition,
-                              message.offset)
-                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
-            rt.note_position(message)
+        await rt.consume(stream, handle, AGENT)
 
     return matching
 

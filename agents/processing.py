@@ -33,7 +33,7 @@ def register(rt: Runtime) -> Any:
     names = rt.topics.names
     leads = rt.tables.leads
 
-    async def handle(message: Any) -> None:
+    async def handle(message: Any, received: float) -> None:
         try:
             ev = LeadEvent.from_json(orjson.loads(message.value or b""))
         except Exception as exc:
@@ -60,15 +60,7 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                await handle(message)
-            except Exception as exc:  # never let one record stop the partition
-                log.exception("lead event %s[%s]@%s failed", message.topic, message.partition,
-                              message.offset)
-                await rt.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", AGENT)
-            rt.note_position(message)
+        await rt.consume(stream, handle, AGENT)
 
     return processing
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,10 @@ log = logging.getLogger("leadstream.agents")
 
 ORIGIN = "ls-origin"
 ORIGIN_OFFSET = "ls-origin-offset"
+
+
+# An agent's per-record step: (message, receipt time from perf_counter) -> None.
+Handler = Callable[[Any, float], Awaitable[None]]
 
 
 @dataclass
@@ -112,6 +116,20 @@ class Runtime:
 
     def note_position(self, message: Any) -> None:
         self.positions[(message.topic, message.partition)] = message.offset
+
+    async def consume(self, stream: Any, handle: Handler, agent: str) -> None:
+        """The loop every agent runs: one record at a time; an exception in one record is
+        logged and dead-lettered, never allowed to stop the partition (NOTES-stack)."""
+        log = logging.getLogger(f"leadstream.agents.{agent}")
+        async for event in stream.events():
+            message = event.message
+            try:
+                await handle(message, time.perf_counter())
+            except Exception as exc:
+                log.exception("record %s[%s]@%s failed", message.topic, message.partition,
+                              message.offset)
+                await self.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", agent)
+            self.note_position(message)
 
 
 def origin_of(message: Any) -> tuple[str, int] | None:
