@@ -163,6 +163,28 @@ async def wait_healthy(child: Child, port: int, timeout: float) -> float:
                        f"log {child.log_path}:\n{child.tail()}")
 
 
+async def wait_quiet(child: Child, timeout: float, below_pct: float = 10.0,
+                     hold: float = 3.0) -> float:
+    """Wait until the child uses less than `below_pct` % CPU for `hold` s in a row (its
+    buffers drained: Faust's changelog buffer can still be sending after a commit)."""
+    import psutil
+
+    proc = psutil.Process(child.pid)
+    proc.cpu_percent(None)
+    t0 = time.monotonic()
+    quiet_since: float | None = None
+    while time.monotonic() - t0 < timeout:
+        child.check_alive()
+        await asyncio.sleep(0.5)
+        if proc.cpu_percent(None) < below_pct:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= hold:
+                return time.monotonic() - t0
+        else:
+            quiet_since = None
+    raise BenchTimeout(f"{child.name} still busy (>= {below_pct}% CPU) after {timeout}s")
+
+
 # ---------------------------------------------------------------------- Kafka helpers
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -254,10 +276,12 @@ async def wait_committed(bootstrap: str, group: str, topic: str, ends: dict[int,
                        f"within {timeout}s")
 
 
-async def read_until(bootstrap: str, topic: str, done: Any, timeout: float = 120.0) -> list[Any]:
-    """Records of `topic` from the beginning until `done(records)` holds."""
+async def read_to_idle(bootstrap: str, topic: str, idle: float = 1.5,
+                       timeout: float = 180.0) -> list[Any]:
+    """Every record of `topic`, from the beginning until nothing new came for `idle` s.
+    Only for topics whose producers are done (their offsets were committed)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", fetch_max_wait_ms=100)
     await consumer.start()
     out: list[Any] = []
     try:
@@ -265,20 +289,41 @@ async def read_until(bootstrap: str, topic: str, done: Any, timeout: float = 120
         if not parts:
             await consumer._client.force_metadata_update()  # noqa: SLF001
             parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            return out
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        t0 = time.monotonic()
-        while not done(out):
+        t0 = last_new = time.monotonic()
+        while time.monotonic() - last_new < idle:
             if time.monotonic() - t0 > timeout:
-                raise BenchTimeout(f"reading {topic}: condition not met after {timeout}s "
-                                   f"({len(out)} records)")
-            batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+                raise BenchTimeout(f"reading {topic}: still growing after {timeout}s")
+            batch = await consumer.getmany(timeout_ms=200, max_records=20_000)
             for recs in batch.values():
-                out.extend(recs)
+                if recs:
+                    out.extend(recs)
+                    last_new = time.monotonic()
     finally:
         await consumer.stop()
     return out
+
+
+def ends_of(records: Iterable[Any]) -> dict[int, int]:
+    ends: dict[int, int] = {}
+    for r in records:
+        if r.offset + 1 > ends.get(r.partition, 0):
+            ends[r.partition] = r.offset + 1
+    return ends
+
+
+def cpu_calibration_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop: compares the machine's speed across runs
+    (about 270 ms on the 2-vCPU machine of docs/BENCH.md when it is otherwise idle)."""
+    t0 = time.perf_counter()
+    s = 0
+    for i in range(3_000_000):
+        s += i * i
+    return round((time.perf_counter() - t0) * 1000)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

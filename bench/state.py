@@ -11,7 +11,9 @@ recovery of a worker that lost its local state. A script, not a test:
    offsets, until every interaction is committed.
 3. Recovery: SIGTERM the worker, delete DATA_DIR, send one probe interaction (the busiest
    party, an event time after the stream), restart; measures the time to /healthz 200 and
-   to the probe's outcome (the first decision made on the recovered state).
+   to the probe's outcome (the first decision made on the recovered state: LINKED means the
+   party's leads came back from the changelog). Then, for comparison, a restart that keeps
+   DATA_DIR (time to /healthz).
 Prints ONE JSON line on stdout; progress on stderr.
 """
 
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -38,7 +42,9 @@ from bench.common import (
     ROOT,
     BenchTimeout,
     Child,
+    base_env,
     cleanup,
+    cpu_calibration_ms,
     create_topics,
     end_offsets,
     install_cleanup,
@@ -58,10 +64,8 @@ def dir_mb(path: Path) -> float:
     total = 0
     for root, _, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):  # RocksDB deletes files as it compacts
                 total += os.stat(os.path.join(root, f)).st_blocks * 512
-            except OSError:
-                pass
     return total / 2**20
 
 
@@ -130,7 +134,15 @@ async def amain(args: Any) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="leadstream-state-"))
     data_dir = work / "leadstream-data"
     log(f"work dir {work}; n={args.n} parties={args.parties}")
-    out: dict[str, Any] = {"n": args.n, "parties": args.parties}
+    out: dict[str, Any] = {"n": args.n, "parties": args.parties, "nproc": os.cpu_count(),
+                           "cpu_calib_ms": cpu_calibration_ms()}
+    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+    if worker_env:
+        out["experiment_worker_env"] = worker_env
+    if args.fetch_wait_ms is not None:
+        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
     try:
         await create_topics(broker.bootstrap, [TOPIC])
@@ -138,7 +150,8 @@ async def amain(args: Any) -> dict[str, Any]:
                                    data.records(args.n, args.parties))
         log(f"loaded {sum(ends.values())} interactions in {secs:.1f}s")
 
-        child, port = start_leadstream(broker.url, data_dir, "", work / "worker-1.log")
+        child, port = start_leadstream(broker.url, data_dir, "", work / "worker-1.log",
+                                       extra_env=worker_env, fetch_wait_ms=args.fetch_wait_ms)
         ready = await wait_healthy(child, port, 120)
         log(f"worker healthy after {ready:.1f}s; processing")
         t0 = time.monotonic()
@@ -167,7 +180,7 @@ async def amain(args: Any) -> dict[str, Any]:
         # ---- recovery from the changelog
         stop_s = child.stop(timeout=30)
         out["stop_s"] = round(stop_s, 1)
-        shutil.rmtree(data_dir / "faust")
+        shutil.rmtree(data_dir)
         # PER-0000000 is the busiest party of bench/data.py: it has an open lead in the
         # lookback, so the probe is LINKED only if its state came back from the changelog.
         probe = {"interaction_id": "probe-000000001", "party_id": "PER-0000000",
@@ -181,8 +194,22 @@ async def amain(args: Any) -> dict[str, Any]:
         finally:
             await producer.stop()
         t0 = time.monotonic()
-        child, port = start_leadstream(broker.url, data_dir, "", work / "worker-2.log")
-        healthy = await wait_healthy(child, port, args.timeout)
+        child, port = start_leadstream(broker.url, data_dir, "", work / "worker-2.log",
+                                       extra_env=worker_env, fetch_wait_ms=args.fetch_wait_ms)
+        spy = None
+        if args.profile:
+            spy = Child("py-spy recovery", [
+                str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(child.pid),
+                "--format", "raw", "-r", "97", "-o", str(Path(args.profile) / "recovery.txt")],
+                base_env(), Path(args.profile) / "recovery.py-spy.log")
+        try:
+            healthy = await wait_healthy(child, port, args.timeout)
+        finally:
+            if spy is not None:
+                os.killpg(spy.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
+                with contextlib.suppress(Exception):
+                    spy.proc.wait(timeout=30)
+                spy.stop()
         out["recovery_healthz_s"] = round(time.monotonic() - t0, 1)
         doc = await probe_outcome(broker.bootstrap, outcome_ends, probe["interaction_id"],
                                   child, args.timeout)
@@ -193,6 +220,13 @@ async def amain(args: Any) -> dict[str, Any]:
         out["db_mb_after_recovery"] = round(dir_mb(data_dir / "faust"), 1)
         log(f"recovery: healthz {healthy:.1f}s, first decision "
             f"{out['recovery_first_decision_s']}s, probe {out['probe_outcome']}")
+        child.stop()
+        # ---- for comparison: a restart that keeps DATA_DIR (replays only the tail)
+        t0 = time.monotonic()
+        child, port = start_leadstream(broker.url, data_dir, "", work / "worker-3.log",
+                                       extra_env=worker_env, fetch_wait_ms=args.fetch_wait_ms)
+        await wait_healthy(child, port, args.timeout)
+        out["restart_keeping_data_dir_healthz_s"] = round(time.monotonic() - t0, 1)
         child.stop()
         out["samples"] = [[s["done"], s["rss_mb"], s["db_mb"]] for s in samples]
     finally:
@@ -211,6 +245,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parties", type=int, default=200_000)
     ap.add_argument("--interval", type=float, default=2.0, help="sampling period, seconds")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per wait, seconds")
+    ap.add_argument("--profile", metavar="DIR", default="",
+                    help="py-spy the restarted worker until /healthz (DIR/recovery.txt)")
+    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
+                    help="extra environment for the worker (experiments)")
+    ap.add_argument("--fetch-wait-ms", type=int, default=None,
+                    help="EXPERIMENT: force the worker's fetch_max_wait_ms "
+                         "(bench/apps/leadstream_fetchwait.py)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
     args = ap.parse_args(argv)
     install_cleanup()

@@ -13,19 +13,24 @@ Subjects (each alone on the machine while it runs, reading the same pre-loaded t
   leadstream `python app.py worker` (BROKER_URL = the embedded broker, fresh DATA_DIR)
   latency    leadstream at --rate events/s for --duration s: per interaction, first outcome
              received by the bench - time the bench sent it (p50/p99)
-events/s = N / (time of the N-th processed event - time of the first). Baselines stamp both
-in the agent; leadstream's are the Kafka timestamps of the outcome records (the first
-outcome of each interaction), read back after its group committed every input offset.
-Production time is excluded. Prints ONE JSON line on stdout; progress on stderr.
+events/s = N / (time of the last output - time of the first event processed). Baselines
+stamp their first and N-th event in the agent (naive: or its last changelog record, if
+later); leadstream's times are Kafka timestamps of its output records (first outcome; last
+record on any output or changelog topic), read back once its group has committed every
+interaction and every lead event (`leadstream_matching_eps` stops at the last interaction's
+first outcome). Production time is excluded. Prints ONE JSON line on stdout; progress and
+errors on stderr; a subject that fails or times out is null, with its error under "errors".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -44,15 +49,18 @@ from bench.common import (
     Child,
     base_env,
     cleanup,
+    cpu_calibration_ms,
     create_topics,
+    ends_of,
     install_cleanup,
     log,
     percentile,
     produce,
-    read_until,
+    read_to_idle,
     start_leadstream,
     wait_committed,
     wait_healthy,
+    wait_quiet,
 )
 from streaming.broker import EmbeddedBroker, free_port
 
@@ -85,12 +93,9 @@ class Profiler:
 
     def stop(self) -> None:
         if self.child is not None:
-            import signal as _s
-            os.killpg(self.child.pid, _s.SIGINT)  # py-spy writes its output on SIGINT
-            try:
+            os.killpg(self.child.pid, signal.SIGINT)  # py-spy writes its output on SIGINT
+            with contextlib.suppress(Exception):
                 self.child.proc.wait(timeout=30)
-            except Exception:
-                pass
             self.child.stop()
             self.child = None
 
@@ -148,40 +153,67 @@ async def run_baseline(name: str, broker: EmbeddedBroker, ends: dict[int, int], 
         m = json.loads(marker.read_text())
         # the offsets must be committed too (what a restart would resume from)
         await wait_committed(broker.bootstrap, f"bench-{name}", TOPIC, ends, 60, child)
+        # the naive agent's outputs are its table's changelog records: end at the last one
+        changelog = await read_to_idle(broker.bootstrap, f"bench-{name}-scores-changelog")
     finally:
         prof.stop()
         child.stop()
-    secs = m["last"] - m["first"]
+    last = max([m["last"]] + [r.timestamp / 1000.0 for r in changelog])
+    secs = last - m["first"]
     return {"eps": n / secs, "seconds": secs}
+
+
+LEADSTREAM_OUTPUTS = ("interaction-outcomes", "interaction-leads", "leads",
+                      "leadstream-parties-changelog", "leadstream-leads-changelog")
+
+
+async def wait_pipeline_done(bootstrap: str, group: str, ends: dict[int, int], timeout: float,
+                             child: Child) -> None:
+    """Matching has committed every interaction, processing every lead event it got, and
+    the worker is idle (its changelog buffer can still be sending after the commits)."""
+    await wait_committed(bootstrap, group, TOPIC, ends, timeout, child)
+    lead_events = await read_to_idle(bootstrap, "leadstream-lead-events")
+    le_ends = ends_of(lead_events)
+    if le_ends:
+        await wait_committed(bootstrap, group, "leadstream-lead-events", le_ends, timeout, child)
+    busy = await wait_quiet(child, timeout)
+    if busy > 5:
+        log(f"  worker busy for {busy:.0f}s after its last commit")
 
 
 async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
                                     ends: dict[int, int], args: Any) -> dict[str, Any]:
+    """events/s = N / (last output record of any kind - first outcome record), from the Kafka
+    timestamps of the records; `matching_eps` stops at the last first-outcome instead."""
     n = sum(ends.values())
-    await wait_committed(broker.bootstrap, "leadstream", TOPIC, ends, args.timeout, child)
+    await wait_pipeline_done(broker.bootstrap, "leadstream", ends, args.timeout, child)
+    # committed input offsets imply the outputs were flushed before (Faust's commit order)
     first_seen: dict[str, int] = {}
     final: dict[str, str] = {}
-    seen = 0
-
-    def all_seen(recs: list[Any]) -> bool:  # incremental: parse what is new
-        nonlocal seen
-        for r in recs[seen:]:
-            doc = orjson.loads(r.value)
-            iid = doc["interaction_id"]
-            first_seen.setdefault(iid, r.timestamp)
-            final[iid] = doc["outcome"]
-        seen = len(recs)
-        return len(first_seen) >= n
-
-    # committed input offsets imply the outputs were flushed before (Faust's commit order)
-    recs = await read_until(broker.bootstrap, "interaction-outcomes", all_seen, 120)
-    ts = sorted(first_seen.values())
-    secs = (ts[-1] - ts[0]) / 1000.0
+    last_ts: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for topic in LEADSTREAM_OUTPUTS:
+        recs = await read_to_idle(broker.bootstrap, topic)
+        count[topic] = len(recs)
+        last_ts[topic] = max((r.timestamp for r in recs), default=0)
+        if topic == "interaction-outcomes":
+            for r in recs:
+                doc = orjson.loads(r.value)
+                iid = doc["interaction_id"]
+                first_seen.setdefault(iid, r.timestamp)
+                final[iid] = doc["outcome"]
+    if len(first_seen) < n:
+        raise RuntimeError(f"leadstream: outcomes for {len(first_seen)}/{n} interactions")
+    t_first = min(first_seen.values())
+    secs = (max(last_ts.values()) - t_first) / 1000.0
+    match_secs = (max(first_seen.values()) - t_first) / 1000.0
     counts: dict[str, int] = {}
     for o in final.values():
         counts[o] = counts.get(o, 0) + 1
-    log(f"leadstream final outcomes: {counts} ({len(recs)} outcome records)")
-    return {"eps": n / secs, "seconds": secs, "outcome_records": len(recs), "final": counts}
+    log(f"leadstream final outcomes: {counts}; records {count}; last output "
+        f"{secs:.1f}s, last first-outcome {match_secs:.1f}s after the first outcome")
+    return {"eps": n / secs, "seconds": secs, "matching_eps": n / match_secs,
+            "final": counts, "records": count}
 
 
 async def run_latency(broker: EmbeddedBroker, child: Child, args: Any,
@@ -261,7 +293,10 @@ async def amain(args: Any) -> dict[str, Any]:
     if prof.out_dir:
         prof.out_dir.mkdir(parents=True, exist_ok=True)
     log(f"work dir {work}; subjects {subjects}; n={args.n} parties={args.parties}")
-    out: dict[str, Any] = {"n": args.n, "parties": args.parties}
+    out: dict[str, Any] = {"n": args.n, "parties": args.parties,
+                           "nproc": os.cpu_count(),
+                           "cpu_calib_ms": cpu_calibration_ms(),
+                           "loadavg_1m_start": os.getloadavg()[0]}
     if args.fetch_wait_ms is not None:
         out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
     worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
@@ -310,9 +345,13 @@ async def amain(args: Any) -> dict[str, Any]:
                     finally:
                         prof.stop()
                     out["leadstream_eps"] = round(r["eps"])
+                    out["leadstream_matching_eps"] = round(r["matching_eps"])
                     out["leadstream_final_outcomes"] = r["final"]
                     log(f"leadstream: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
                 if "latency" in subjects:
+                    # offered load on an idle worker: the pre-loaded stream must be done
+                    await wait_pipeline_done(broker.bootstrap, "leadstream", ends,
+                                             args.timeout, child)
                     log(f"latency: {args.rate}/s for {args.duration}s")
                     r = await run_latency(broker, child, args, work)
                     out.update({k: (round(v, 1) if isinstance(v, float) else v)
@@ -327,6 +366,7 @@ async def amain(args: Any) -> dict[str, Any]:
     finally:
         cleanup()
         broker.stop()
+    out["loadavg_1m_end"] = os.getloadavg()[0]
     for key, base in (("leadstream_over_naive", "naive_eps"),
                       ("leadstream_over_empty", "empty_eps")):
         if out.get("leadstream_eps") and out.get(base):

@@ -29,7 +29,7 @@ def make_app() -> faust.App:
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",
-        web_enabled=True,  # on a free port given by the bench (like leadstream, which serves /healthz)
+        web_enabled=True,  # on a free port given by the bench, as leadstream's web server
         web_port=int(os.environ.get("BENCH_WEB_PORT", "0") or 0) or 6066,
         web_host="127.0.0.1",
         web_bind="127.0.0.1",
