@@ -24,6 +24,7 @@ from core.imports import osr_key
 from core.pipeline import handle_import_head
 from ops.web import report_agg_import
 from streaming.codecs import dumps, loads_object
+from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.imports")
 
@@ -32,16 +33,15 @@ AGENT = "imports"
 
 def register(rt: Runtime) -> Any:
     names = rt.topics.names
-    imported = rt.tables.imported
-
-    def osr_party(key: str) -> str | None:
-        raw = imported.get(key.encode())
-        if not raw:
-            return None
-        party: str | None = orjson.loads(raw).get("party_id")
-        return party
+    imported = TableBatch(rt.tables.imported)
 
     async def handle(message: Any, received: float) -> None:
+        def osr_party(key: str) -> str | None:
+            return _party_of(imported.get(message.partition, key.encode()))
+
+        await handle_import(message, osr_party)
+
+    async def handle_import(message: Any, osr_party: Any) -> None:
         value: bytes = message.value or b""
         doc = loads_object(value)
         osr = _osr_of(doc)
@@ -65,14 +65,22 @@ def register(rt: Runtime) -> Any:
         await rt.forward(names.party_imports, head.party_id, message,
                          dumps(head.record.to_json()))
         key = osr_key(head.record).encode()
-        if imported.get(key) is None:
-            imported[key] = dumps({"party_id": head.party_id, "offset": message.offset})
+        if imported.get(message.partition, key) is None:
+            imported.put(message.partition, key,
+                         dumps({"party_id": head.party_id, "offset": message.offset}))
 
     @rt.app.agent(rt.topics.lead_imports, name="leadstream.imports", concurrency=1)
     async def imports(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT)
+        await rt.consume(stream, handle, AGENT, after_outputs=[(imported, True, True)])
 
     return imports
+
+
+def _party_of(raw: bytes | None) -> str | None:
+    if not raw:
+        return None
+    party: str | None = orjson.loads(raw).get("party_id")
+    return party
 
 
 def _osr_of(doc: dict[str, Any] | None) -> str | None:

@@ -5,12 +5,15 @@ keyed by party_id with the same partition count, so Faust's assignor gives parti
 all three (and of the `parties` table changelog) to the same worker: every decision reads and
 writes only local state, and a party's records are handled one at a time in arrival order.
 
-Per record: `rules = holder.current` once; load the party's `PartyState` from the `parties`
-table; if the state already applied this record (`state.applied(source, offset)`, or the
-origin a forwarded record came from) it is a redelivery: skip it, emit nothing. Else call the
-core (`core.pipeline.handle_interaction` / `handle_lead_update` / `handle_party_import`),
-SEND the outputs (outcomes, links, lead events, import results, dead letters), and only THEN
-write the new state with the record's progress.
+Per record: `rules = holder.current` once; load the party's `PartyState` (its header from the
+`parties` table, window segments and seen ids from `party-parts` on demand, both through the
+batch's `TableBatch`, so a batch sees its own earlier writes); if the state already applied
+this record (`state.applied(source, offset)`, or the origin a forwarded record came from) it is
+a redelivery: skip it, emit nothing. Else call the core (`core.pipeline.handle_interaction` /
+`handle_lead_update` / `handle_party_import`), SEND the outputs (outcomes, links, lead events,
+import results, dead letters), and only THEN write the new state with the record's progress. In
+batch terms (agents/runtime.py): the outputs of the whole batch are handed to the producer
+before its table writes are flushed.
 
 Why this is idempotent under at-least-once delivery:
 - Faust flushes the producer before it commits source offsets
@@ -26,9 +29,12 @@ Why this is idempotent under at-least-once delivery:
 A hard kill (SIGKILL, OOM): local RocksDB writes are immediate while this record's outputs may
 still sit in the producer's buffer, so the local state can be ahead of the outputs. The worker
 therefore drops its local tables after a stop that was not clean and rebuilds them from the
-changelogs (streaming/worker.py), which the same producer writes after the outputs. Left open:
-with several brokers, a changelog record may reach its broker while an output to another
-broker is lost in the crash (Kafka transactions would close that; the bundled broker has none).
+changelogs (streaming/worker.py). A batch's party headers are sent only after the broker has
+acknowledged its outputs and part writes (agents/runtime.py), so a header in the changelog never
+stands for outputs that were lost, with one broker or several. Left open: a big party (parts
+under their own keys, models/state.py) killed between those two phases has pages ahead of its
+header in the changelog; id records carry the version that wrote them and are ignored, but
+pages are overwritten in place (copy-on-write pages, or transactions, would close that).
 SIGTERM is clean: Faust stops the agents, flushes and commits.
 
 Records whose key does not place them on their party's partition (a producer that keys
@@ -50,6 +56,7 @@ from models.timefmt import BadTimestamp, parse_ts
 from ops import metrics
 from ops.web import report_agg_import
 from streaming.codecs import dumps, loads_object, party_of
+from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.matching")
 
@@ -59,12 +66,19 @@ INTERACTION, LEAD_UPDATE, PARTY_IMPORT = "interaction", "lead_update", "party_im
 
 def register(rt: Runtime) -> Any:
     names = rt.topics.names
-    parties = rt.tables.parties
+    parties = TableBatch(rt.tables.parties)
+    parts = TableBatch(rt.tables.party_parts)
     kind_of = {names.interactions: INTERACTION, names.lead_updates: LEAD_UPDATE,
                names.party_imports: PARTY_IMPORT}
 
-    def load_state(party_id: str) -> PartyState:
-        return PartyState.from_bytes(parties.get(party_id.encode()))
+    def loader(partition: int) -> Any:
+        def get_part(key: bytes) -> bytes | None:
+            return parts.get(partition, key)
+
+        def load_state(party_id: str) -> PartyState:
+            return PartyState.from_bytes(parties.get(partition, party_id.encode()), get_part)
+
+        return load_state
 
     async def handle(message: Any, received: float) -> None:
         kind = kind_of[message.topic]
@@ -79,6 +93,7 @@ def register(rt: Runtime) -> Any:
                 await rt.forward(message.topic, party, message, partition=home)
                 return
         rules = rt.holder.current
+        load_state = loader(message.partition)
         state = load_state(party) if party is not None else None
         source = rt.source(message.topic, message.partition)
         origin = origin_of(message)
@@ -109,7 +124,9 @@ def register(rt: Runtime) -> Any:
             new = h.state.with_progress(source, message.offset)
             if origin is not None:
                 new = new.with_progress(*origin)
-            parties[h.party_id.encode()] = new.to_bytes()
+            for key, part in new.part_writes().items():
+                parts.put(message.partition, key, part)
+            parties.put(message.partition, h.party_id.encode(), new.committed().to_bytes())
         if kind == INTERACTION and h.error is None and doc is not None:
             _note_event_time(doc.get("occurred_at"))
 
@@ -135,7 +152,10 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
     async def matching(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT)
+        # parts with the outputs, then the headers (the commit point) and part deletions: a
+        # crash in between leaves parts ahead of their header, which readers ignore
+        await rt.consume(stream, handle, AGENT, with_outputs=[(parts, True, False)],
+                         after_outputs=[(parties, True, True), (parts, False, True)])
 
     return matching
 

@@ -1,13 +1,13 @@
 """Processing agent: lead events -> lead snapshots (CONTRACT §3).
 
-Reads `leadstream-lead-events` (keyed by party_id, so a party's leads live in the partition
-its matching state lives in). Table `leads`: lead_id -> ``{"lead": Lead.to_json(), "offset":
-n}``, n the lead-events offset last applied to that lead. Per event: decode; skip it when its
-offset is not above the stored one (redelivery); skip a CREATED / IMPORTED / REGISTERED event
-for a lead already stored (the matching agent sent it twice, after a crash before its state
-write); else `apply_lead_event(lead, event, holder.current)`, send the snapshot to `leads`
-(key lead_id) when it changed, then write the table. Same ordering argument as the matching
-agent: outputs first, then state.
+Reads `leadstream-lead-events` (keyed by party_id, so a party's leads live in the partition its
+matching state lives in). Table `leads`: lead_id -> ``{"lead": Lead.to_json(), "offset": n}``,
+n the lead-events offset last applied to that lead. Per event: decode; skip it when its offset
+is not above the stored one (redelivery); skip a CREATED / IMPORTED / REGISTERED event for a
+lead already stored (the matching agent sent it twice, after a crash before its state write);
+else `apply_lead_event(lead, event, holder.current)`, send the snapshot to `leads` (key
+lead_id) when it changed, then write the table (through the batch's `TableBatch`). Same
+ordering argument as the matching agent: outputs first, then state.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from core.processing import BadLeadEvent, UnknownLead, apply_lead_event
 from models.records import Lead, LeadEvent, LeadEventKind
 from ops import metrics
 from streaming.codecs import dumps
+from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.processing")
 
@@ -31,7 +32,7 @@ NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTE
 
 def register(rt: Runtime) -> Any:
     names = rt.topics.names
-    leads = rt.tables.leads
+    leads = TableBatch(rt.tables.leads)
 
     async def handle(message: Any, received: float) -> None:
         try:
@@ -41,7 +42,7 @@ def register(rt: Runtime) -> Any:
                                  "invalid_lead_event", AGENT)
             return
         key = ev.lead_id.encode()
-        stored_raw = leads.get(key)
+        stored_raw = leads.get(message.partition, key)
         stored = orjson.loads(stored_raw) if stored_raw else None
         if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD):
             return  # redelivered, or a repeated creation: the lead is already known
@@ -56,11 +57,11 @@ def register(rt: Runtime) -> Any:
         if old is None or doc != old.to_json():
             await rt.send(names.leads, key, dumps(doc))
             _count(old, new, ev)
-        leads[key] = dumps({"lead": doc, "offset": message.offset})
+        leads.put(message.partition, key, dumps({"lead": doc, "offset": message.offset}))
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT)
+        await rt.consume(stream, handle, AGENT, after_outputs=[(leads, True, True)])
 
     return processing
 

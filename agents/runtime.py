@@ -1,8 +1,12 @@
 """What every agent shares: the app, settings, rules holder, topics, tables, and how to send.
 
-Outputs go straight to the producer (`app.producer.send`), which Faust flushes before it
-commits source offsets (faust/transport/consumer.py `_commit_offsets`), so everything an
-event sent is in Kafka before that event's offset is committed.
+Agents handle records in batches (`Stream.take_events`: up to `BATCH_MAX` records, or what
+arrived within `BATCH_WITHIN_MS`). While a batch runs, `send` only queues the record in the
+batch's outbox and table writes stay in `TableBatch`es; at the end of the batch the outbox
+goes to the producer (`app.producer.send`, in order), then the tables are flushed (RocksDB +
+changelog), then Faust acks the batch's events. Faust flushes the producer before it commits
+source offsets (faust/transport/consumer.py `_commit_offsets`), so everything a batch sent
+and wrote is in Kafka before its offsets are committed.
 
 Origin headers: a record an agent forwards to another input of the job (feeds ->
 interactions, imports -> party-imports, a re-keyed record) carries ``ls-origin`` (source
@@ -12,14 +16,17 @@ for the origin too, so a forward repeated after a crash is recognised and change
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
+from agents.outbox import Record, send_records
 from models.records import Link, Outcome
 from ops import metrics
 from ops.rules_runtime import RulesHolder
@@ -28,6 +35,7 @@ from streaming.codecs import dumps, encode_key, header
 from streaming.deadletter import dead_letter_headers, headers_list
 from streaming.settings import Settings
 from streaming.topics import Topics
+from tables.batch import TableBatch
 from tables.definitions import Tables
 
 log = logging.getLogger("leadstream.agents")
@@ -38,6 +46,12 @@ ORIGIN_OFFSET = "ls-origin-offset"
 
 # An agent's per-record step: (message, receipt time from perf_counter) -> None.
 Handler = Callable[[Any, float], Awaitable[None]]
+
+#: table writes to send at the end of a batch: (table, its puts?, its deletions?)
+Drain = tuple[TableBatch, bool, bool]
+#: the running batch's outbox (records queued by `Runtime.send`); None outside a batch
+_OUTBOX: contextvars.ContextVar[list[Record] | None] = contextvars.ContextVar(
+    "leadstream_outbox", default=None)
 
 
 @dataclass
@@ -73,7 +87,26 @@ class Runtime:
     async def send(self, topic: str, key: bytes | None, value: bytes,
                    headers: list[tuple[str, bytes]] | None = None,
                    partition: int | None = None) -> None:
-        await self.app.producer.send(topic, key, value, partition, None, headers)
+        outbox = _OUTBOX.get()
+        if outbox is not None:
+            outbox.append((topic, key, value, headers, partition))
+        else:
+            await self.app.producer.send(topic, key, value, partition, None, headers)
+
+    async def _send_outbox(self, tables: Sequence[Drain], wait: bool) -> None:
+        """Send the batch's queued records and `tables`' drained changelog records; with
+        `wait`, until the broker has them all."""
+        queued: list[Record] = list(_OUTBOX.get() or [])
+        _OUTBOX.set(None)
+        for batch, puts, deletes in tables:
+            queued.extend(batch.drain(puts, deletes))
+        if not queued:
+            return
+        sent = await send_records(self.app.producer._ensure_producer(), queued)
+        for batch, _puts, _deletes in tables:
+            batch.note_sent(sent)
+        if wait:
+            await asyncio.gather(*(fut for fut, _n in sent.values()))
 
     async def send_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         topic = self.topics.names.interaction_outcomes
@@ -117,11 +150,36 @@ class Runtime:
     def note_position(self, message: Any) -> None:
         self.positions[(message.topic, message.partition)] = message.offset
 
-    async def consume(self, stream: Any, handle: Handler, agent: str) -> None:
-        """The loop every agent runs: one record at a time; an exception in one record is
-        logged and dead-lettered, never allowed to stop the partition (NOTES-stack)."""
+    async def consume(self, stream: Any, handle: Handler, agent: str,
+                      with_outputs: Sequence[Drain] = (),
+                      after_outputs: Sequence[Drain] = ()) -> None:
+        """The loop every agent runs: batches of records (module docstring), each record
+        handled in arrival order; an exception in one record is logged and dead-lettered,
+        never allowed to stop the partition (NOTES-stack).
+
+        End of a batch: its outputs and the `with_outputs` table writes are sent and awaited
+        (the broker has them), then the `after_outputs` writes (an agent's commit point: a
+        party header, a lead) are sent. So a state that says a record was applied is never in
+        Kafka without that record's outputs, with one broker or several.
+
+        `take_events` acks a batch's events when the loop moves on, even if the loop was
+        cancelled (a worker stopping), so a batch is finished under `asyncio.shield` before a
+        cancellation is let through."""
+        max_n, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
+        async for events in stream.take_events(max_n, within):
+            task = asyncio.ensure_future(
+                self._run_batch(events, handle, agent, with_outputs, after_outputs))
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                await asyncio.wait([task])
+                raise
+
+    async def _run_batch(self, events: list[Any], handle: Handler, agent: str,
+                         with_outputs: Sequence[Drain], after_outputs: Sequence[Drain]) -> None:
         log = logging.getLogger(f"leadstream.agents.{agent}")
-        async for event in stream.events():
+        _OUTBOX.set([])  # this task's own (the batch runs in a task of its own)
+        for event in events:
             message = event.message
             try:
                 await handle(message, time.perf_counter())
@@ -130,6 +188,11 @@ class Runtime:
                               message.offset)
                 await self.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", agent)
             self.note_position(message)
+        await self._send_outbox(with_outputs, wait=bool(after_outputs))
+        if after_outputs:
+            _OUTBOX.set([])
+            await self._send_outbox(after_outputs, wait=False)
+        metrics.BATCH_SIZE.labels(agent=agent).observe(len(events))
 
 
 def origin_of(message: Any) -> tuple[str, int] | None:

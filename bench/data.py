@@ -7,8 +7,10 @@ or from Python: ``for key, value in records(n, parties): ...`` (bytes, key = par
 Shape, after data/samples/generate.py:
 - type mix weighted like data/samples/interactions.jsonl (web touches most common, one
   survey callback in seven; mean default score ~2.7);
-- parties drawn with a skew (index = P * u**3): the top 1% of parties get ~21% of the
-  interactions and create leads and links, the long tail stays pending or expires;
+- parties drawn with a skew (index = P * u**skew, default 3): the top 1% of parties get ~21%
+  of the interactions and create leads and links, the long tail stays pending or expires; the
+  busiest party (PER-0000000) gets P**(-1/skew) of them (2.7% with 50k parties), a big account
+  whose state holds thousands of seen ids. skew=1 is uniform;
 - occurred_at strictly increasing over `days` (default 60) from `start`, in the party's own
   UTC offset (ISO-8601), so the stream is in event-time order;
 - contact_id on call-centre types for organisation parties, country on ~93%, a source code on
@@ -98,7 +100,7 @@ def _attributes(r: random.Random, p: _Party, itype: str, source: str | None) -> 
 
 def interactions(n: int = 200_000, parties: int = 50_000, *, seed: int = SEED,
                  days: float = 60.0, start: datetime = START,
-                 id_prefix: str = "bench-") -> Iterator[dict]:
+                 id_prefix: str = "bench-", skew: float = 3.0) -> Iterator[dict]:
     """N interaction dicts in event-time order (deterministic for equal arguments)."""
     r = random.Random(seed)
     types, weights = list(TYPE_WEIGHTS), list(TYPE_WEIGHTS.values())
@@ -106,7 +108,7 @@ def interactions(n: int = 200_000, parties: int = 50_000, *, seed: int = SEED,
     cache: dict[int, _Party] = {}
     base = start.timestamp()
     for i in range(n):
-        idx = min(int(parties * r.random() ** 3), parties - 1)
+        idx = min(int(parties * r.random() ** skew), parties - 1)
         p = cache.get(idx)
         if p is None:
             p = cache[idx] = _Party(idx, seed)
@@ -145,9 +147,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parties", type=int, default=50_000)
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--days", type=float, default=60.0)
+    ap.add_argument("--skew", type=float, default=3.0, help="party index = P * u**skew")
     args = ap.parse_args(argv)
     out = sys.stdout.buffer
-    for _, value in records(args.n, args.parties, seed=args.seed, days=args.days):
+    for _, value in records(args.n, args.parties, seed=args.seed, days=args.days,
+                            skew=args.skew):
         out.write(value + b"\n")
 
 

@@ -65,7 +65,7 @@ from bench.common import (
 from streaming.broker import EmbeddedBroker, free_port
 
 TOPIC = "interactions"
-SUBJECTS = ("raw", "naive", "empty", "leadstream", "latency")
+SUBJECTS = ("raw", "naive", "empty", "leadstream", "latency", "echo")
 
 
 # ---------------------------------------------------------------------- profiling
@@ -126,6 +126,47 @@ async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
     finally:
         await consumer.stop()
     return {"eps": n / (last - first), "seconds": last - first}
+
+
+async def run_echo(broker: EmbeddedBroker, work: Path, args: Any) -> dict[str, Any]:
+    """Latency floor: bench/apps/echo.py forwards echo-in to echo-out; same load as latency."""
+    await create_topics(broker.bootstrap, ["echo-in", "echo-out"])
+    env = base_env()
+    env.update({
+        "BENCH_BROKER": broker.url, "BENCH_TOPIC": "echo-in", "BENCH_OUT": "echo-out",
+        "BENCH_APP_ID": "bench-echo", "BENCH_DATADIR": str(work / "echo-data"),
+        "BENCH_WEB_PORT": str(free_port()), "BENCH_EXPECT": "0",
+        "BENCH_MARKER": str(work / "echo.unused"),
+    })
+    loop = ["--loop", args.baseline_loop] if args.baseline_loop != "asyncio" else []
+    cmd = [PYTHON, "-m", "faust", "-A", "bench.apps.echo", *loop, "worker", "-l", "warn"]
+    child = Child("echo worker", cmd, env, work / "echo.log")
+    try:
+        # ready when a probe comes back
+        consumer = AIOKafkaConsumer("echo-out", bootstrap_servers=broker.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await consumer.start()
+        await producer.start()
+        try:
+            t0 = time.monotonic()
+            while True:
+                child.check_alive()
+                if time.monotonic() - t0 > 120:
+                    raise BenchTimeout(f"echo worker: no probe echoed within 120s; log "
+                                       f"{child.log_path}:\n{child.tail()}")
+                await producer.send_and_wait("echo-in", b'{"interaction_id": "probe"}',
+                                             key=b"probe")
+                if await consumer.getmany(timeout_ms=500):
+                    break
+        finally:
+            await producer.stop()
+            await consumer.stop()
+        log(f"echo: ready after {time.monotonic() - t0:.1f}s; {args.rate}/s for "
+            f"{args.duration}s")
+        return await run_latency(broker, child, args, work, "echo-in", "echo-out", "echo")
+    finally:
+        child.stop()
 
 
 async def run_baseline(name: str, broker: EmbeddedBroker, ends: dict[int, int], work: Path,
@@ -216,14 +257,14 @@ async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
             "final": counts, "records": count}
 
 
-async def run_latency(broker: EmbeddedBroker, child: Child, args: Any,
-                      work: Path) -> dict[str, Any]:
+async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Path,
+                      source: str = TOPIC, outcomes: str = "interaction-outcomes",
+                      name: str = "latency") -> dict[str, Any]:
     total = int(args.rate * args.duration)
     recs = list(data.interactions(
-        total, args.parties, seed=data.SEED + 7, days=max(args.duration / 86400 * 60, 0.01),
-        start=data.START + timedelta(days=61), id_prefix="lat-"))
+        total, args.parties, seed=data.SEED + 7, skew=args.skew, days=1.0,
+        start=data.START + timedelta(days=61), id_prefix="lat-"))  # the day after the stream
     payload = [(r["party_id"].encode(), orjson.dumps(r), r["interaction_id"]) for r in recs]
-    outcomes = "interaction-outcomes"
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
                                 fetch_max_wait_ms=20)
     await consumer.start()
@@ -259,20 +300,20 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any,
             if delay > 0:
                 await asyncio.sleep(delay)
             sent[iid] = time.perf_counter_ns()
-            await producer.send(TOPIC, value, key=key)
+            await producer.send(source, value, key=key)
         offered = total / (time.perf_counter() - t0)
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=args.latency_timeout)
         except TimeoutError:
             task.cancel()
-            log(f"latency: outcomes for {len(got)}/{total} within {args.latency_timeout}s "
+            log(f"{name}: outcomes for {len(got)}/{total} within {args.latency_timeout}s "
                 "after the last send")
         child.check_alive()
     finally:
         await producer.stop()
         await consumer.stop()
     t_first = min(sent.values()) if sent else 0
-    with open(work / "latency.csv", "w") as f:  # send time (s from start), latency (ms)
+    with open(work / f"{name}.csv", "w") as f:  # send time (s from start), latency (ms)
         f.writelines(f"{(sent[i] - t_first) / 1e9:.4f},{(got[i] - sent[i]) / 1e6:.2f}\n"
                      for i in sorted(got, key=sent.__getitem__))
     lat = sorted((got[i] - sent[i]) / 1e6 for i in got)
@@ -293,7 +334,7 @@ async def amain(args: Any) -> dict[str, Any]:
     if prof.out_dir:
         prof.out_dir.mkdir(parents=True, exist_ok=True)
     log(f"work dir {work}; subjects {subjects}; n={args.n} parties={args.parties}")
-    out: dict[str, Any] = {"n": args.n, "parties": args.parties,
+    out: dict[str, Any] = {"n": args.n, "parties": args.parties, "skew": args.skew,
                            "nproc": os.cpu_count(),
                            "cpu_calib_ms": cpu_calibration_ms(),
                            "loadavg_1m_start": os.getloadavg()[0]}
@@ -306,7 +347,8 @@ async def amain(args: Any) -> dict[str, Any]:
     broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
     try:
         await create_topics(broker.bootstrap, [TOPIC])
-        ends, secs = await produce(broker.bootstrap, TOPIC, data.records(args.n, args.parties))
+        ends, secs = await produce(broker.bootstrap, TOPIC,
+                                   data.records(args.n, args.parties, skew=args.skew))
         n = sum(ends.values())
         log(f"loaded {n} interactions in {secs:.1f}s ({n / secs:.0f}/s)")
         out["load_eps"] = round(n / secs)
@@ -329,6 +371,15 @@ async def amain(args: Any) -> dict[str, Any]:
                     errors[name] = f"{type(exc).__name__}: {exc}"
                     log(f"{name}: FAILED {errors[name][:2000]}")
 
+        if "echo" in subjects:
+            try:
+                r = await run_echo(broker, work, args)
+                out["echo_p50_ms"], out["echo_p99_ms"] = round(r["p50_ms"], 1), round(
+                    r["p99_ms"], 1)
+                log(f"echo: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
+            except Exception as exc:
+                errors["echo"] = f"{type(exc).__name__}: {exc}"
+                log(f"echo: FAILED {errors['echo'][:2000]}")
         if "leadstream" in subjects or "latency" in subjects:
             child, port = start_leadstream(broker.url, work / "leadstream-data", "",
                                            work / "leadstream.log",
@@ -353,7 +404,11 @@ async def amain(args: Any) -> dict[str, Any]:
                     await wait_pipeline_done(broker.bootstrap, "leadstream", ends,
                                              args.timeout, child)
                     log(f"latency: {args.rate}/s for {args.duration}s")
-                    r = await run_latency(broker, child, args, work)
+                    prof.start("latency", child.pid)
+                    try:
+                        r = await run_latency(broker, child, args, work)
+                    finally:
+                        prof.stop()
                     out.update({k: (round(v, 1) if isinstance(v, float) else v)
                                 for k, v in r.items()})
                     log(f"latency: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
@@ -384,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--parties", type=int, default=50_000)
+    ap.add_argument("--skew", type=float, default=3.0,
+                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load")
     ap.add_argument("--only", default="", help=f"comma list of {','.join(SUBJECTS)}")

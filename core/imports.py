@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -391,7 +391,9 @@ def import_into_party(state: PartyState, rec: ImportRecord, party_id: str,
         kind=LeadEventKind.IMPORTED, lead_id=lead.lead_id, party_id=party_id,
         at=rec.created_at, rules_version=rules.version, lead=lead,
     )
-    new_state = replace(state, leads=(*state.leads, ref))
+    d = state.edit(party_id)
+    d.leads = (*d.leads, ref)
+    new_state = d.freeze()
     return ImportDecision(new_state, _result(rec, ImportResultCode.SUCCESS, lead_id, party_id),
                           [event])
 

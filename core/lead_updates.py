@@ -66,7 +66,11 @@ def apply_lead_update(state: PartyState, doc: dict[str, Any], rules: Rules) -> U
         lead = external_lead(doc)
         event = LeadEvent(LeadEventKind.REGISTERED, lead_id, party_id,
                           doc.get("updated_at") or lead.created_at, rules.version, lead=lead)
-        return UpdateDecision(replace(state, leads=(*state.leads, lead_ref(lead))), [event])
+        d = state.edit(party_id)
+        d.leads = (*d.leads, lead_ref(lead))
+        for iid in lead.interaction_ids:  # given ids are linked: DUPLICATE from now on
+            d.mark_linked(iid, lead_id)
+        return UpdateDecision(d.freeze(), [event])
     at = doc.get("updated_at") or known.updated_at or known.created_at
     if (known.updated_at and doc.get("updated_at")
             and parse_ts(doc["updated_at"])[1] < parse_ts(known.updated_at)[1]):
@@ -77,4 +81,6 @@ def apply_lead_update(state: PartyState, doc: dict[str, Any], rules: Rules) -> U
         for lr in state.leads
     )
     event = LeadEvent(LeadEventKind.STATUS, lead_id, party_id, at, rules.version, status=status)
-    return UpdateDecision(replace(state, leads=leads), [event])
+    d = state.edit(party_id)
+    d.leads = leads
+    return UpdateDecision(d.freeze(), [event])

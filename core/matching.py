@@ -6,7 +6,7 @@ records to emit. The streaming job and `simulate` both call it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from core import window as win
 from core.linking import choose_lead
@@ -41,28 +41,22 @@ def lead_id_for(party_id: str, trigger_interaction_id: str) -> str:
     return "L-" + short_hash(party_id, trigger_interaction_id, n=16)
 
 
-def _remember(state: PartyState, it: Interaction, rules: Rules, **changes: object) -> PartyState:
-    """Record the id as seen and advance the clock; forget ids older than the lookback."""
-    watermark = it.ts if state.watermark is None else max(state.watermark, it.ts)
-    horizon = watermark - rules.lookback_seconds
-    seen = {k: t for k, t in state.seen.items() if t >= horizon}
-    seen[it.interaction_id] = it.ts
-    return replace(state, seen=seen, watermark=watermark, seq=state.seq + 1, **changes)  # type: ignore[arg-type]
-
-
 def _is_duplicate(state: PartyState, interaction_id: str) -> bool:
-    """Seen within the lookback, pending in the window, or linked to one of the party's leads."""
-    return (
-        interaction_id in state.seen
-        or any(e.interaction_id == interaction_id for e in state.window)
-        or any(interaction_id in lr.interaction_ids for lr in state.leads)
-    )
+    """Seen within the lookback, pending in the window, or linked to one of the party's leads:
+    the id has a record (one part read)."""
+    return state.knows(interaction_id)
+
+
+def _remembered(state: PartyState, it: Interaction, rules: Rules) -> PartyState:
+    d = state.edit(it.party_id)
+    d.remember(it.interaction_id, it.ts, rules.lookback_seconds)
+    return d.freeze()
 
 
 def _simple(state: PartyState, it: Interaction, rules: Rules, code: OutcomeCode,
             remember: bool = True) -> MatchDecision:
     out = Outcome(it.interaction_id, code, it.party_id, rules_version=rules.version)
-    return MatchDecision(_remember(state, it, rules) if remember else state, [out])
+    return MatchDecision(_remembered(state, it, rules) if remember else state, [out])
 
 
 def create_lead(entries: tuple[PendingEntry, ...], trigger: PendingEntry, party_id: str,
@@ -94,7 +88,6 @@ def lead_ref(lead: Lead) -> LeadRef:
     return LeadRef(
         lead.lead_id, lead.status, lead.created_at, lead.created_ts, lead.contact_id,
         lead.source_code, lead.country, lead.attributes, lead.updated_at,
-        tuple(lead.interaction_ids),
     )
 
 
@@ -111,21 +104,19 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         return _simple(state, it, rules, OutcomeCode.NO_RULE)
 
     version = rules.version
-    if state.watermark is not None and it.ts < state.watermark - rules.lookback_seconds:
+    lookback = rules.lookback_seconds
+    if state.watermark is not None and it.ts < state.watermark - lookback:
         # Older than the ids we remember (the lookback behind the party's newest interaction):
         # it cannot be told from a forgotten duplicate, so it neither links nor joins.
-        return MatchDecision(_remember(state, it, rules), [Outcome(
+        return MatchDecision(_remembered(state, it, rules), [Outcome(
             it.interaction_id, OutcomeCode.EXPIRED, it.party_id, scored.score, None,
             scored.rule_set_id, version, reason=BEYOND_HORIZON)])
     lead = choose_lead(state.leads, it, rules)
     if lead is not None:
-        leads = tuple(
-            replace(lr, interaction_ids=(*lr.interaction_ids, it.interaction_id))
-            if lr.lead_id == lead.lead_id else lr
-            for lr in state.leads
-        )
+        d = state.edit(it.party_id)
+        d.remember(it.interaction_id, it.ts, lookback, lead_id=lead.lead_id)
         return MatchDecision(
-            _remember(state, it, rules, leads=leads),
+            d.freeze(),
             [Outcome(it.interaction_id, OutcomeCode.LINKED, it.party_id, scored.score,
                      lead.lead_id, scored.rule_set_id, version)],
             [Link(it.interaction_id, lead.lead_id, scored.score, scored.rule_set_id, version,
@@ -138,8 +129,8 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         it.interaction_id, it.occurred_at, it.ts, state.seq, scored.score, scored.rule_set_id,
         version, it.contact_id, it.country, it.source_code, it.attributes,
     )
-    step = win.agg(state.window, entry, rules.lookback_seconds,
-                   rules.config.profiles.interaction_score_threshold)
+    d = state.edit(it.party_id)
+    step = win.agg_stored(d, entry, lookback, rules.config.profiles.interaction_score_threshold)
     outcomes = [
         Outcome(e.interaction_id, OutcomeCode.EXPIRED, it.party_id, e.score, None,
                 e.rule_set_id, e.rules_version, was_pending=True)
@@ -148,11 +139,13 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
     if step.entry_expired:
         outcomes.append(Outcome(it.interaction_id, OutcomeCode.EXPIRED, it.party_id,
                                 scored.score, None, scored.rule_set_id, version))
-        return MatchDecision(_remember(state, it, rules, window=step.window), outcomes)
+        d.remember(it.interaction_id, it.ts, lookback)
+        return MatchDecision(d.freeze(), outcomes)
     if not step.fired:
         outcomes.append(Outcome(it.interaction_id, OutcomeCode.PENDING, it.party_id,
                                 scored.score, None, scored.rule_set_id, version))
-        return MatchDecision(_remember(state, it, rules, window=step.window), outcomes)
+        d.remember(it.interaction_id, it.ts, lookback, entry=entry)
+        return MatchDecision(d.freeze(), outcomes)
 
     new = create_lead(step.fired, entry, it.party_id, rules)
     links = []
@@ -163,8 +156,10 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
                                 created_lead=True, was_pending=not trigger))
         links.append(Link(e.interaction_id, new.lead_id, e.score, e.rule_set_id,
                           e.rules_version, it.occurred_at))
+        if not trigger:
+            d.mark_linked(e.interaction_id, new.lead_id, pending=False)
     event = LeadEvent(LeadEventKind.CREATED, new.lead_id, it.party_id, it.occurred_at, version,
                       lead=new)
-    new_state = _remember(state, it, rules, window=step.window,
-                          leads=(*state.leads, lead_ref(new)))
-    return MatchDecision(new_state, outcomes, links, [event])
+    d.remember(it.interaction_id, it.ts, lookback, lead_id=new.lead_id)
+    d.leads = (*d.leads, lead_ref(new))
+    return MatchDecision(d.freeze(), outcomes, links, [event])

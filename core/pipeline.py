@@ -7,7 +7,7 @@ RocksDB tables; `Pipeline` keeps the same state in dicts. That is what makes the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,22 +124,78 @@ class Emitted:
     error: str | None = None
 
 
+def _compact(b: bytes) -> bytes:
+    """A copy of exactly its size (orjson's result may keep a larger allocation)."""
+    return bytes(memoryview(b))
+
+
+class PartyStates(Mapping[str, PartyState]):
+    """`Pipeline.parties`: party id -> its PartyState, decoded from the stored header (the
+    parts are read through the pipeline's part store), like the streaming job loads it."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._pipe = pipe
+
+    def __getitem__(self, party_id: str) -> PartyState:
+        raw = self._pipe.headers[party_id]
+        return PartyState.from_bytes(raw, self._pipe.get_part)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pipe.headers)
+
+    def __len__(self) -> int:
+        return len(self._pipe.headers)
+
+
 class Pipeline:
-    """Matching + processing over in-memory state: the offline twin of the streaming job."""
+    """Matching + processing over in-memory state: the offline twin of the streaming job.
+
+    Party state is stored the way the streaming job stores it: `headers` (party id -> the
+    header, the `parties` table) and `parts` (part key -> value, the `party-parts` table);
+    each step's `part_writes()` are applied and its `committed()` state kept for the next.
+    """
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
-        self.parties: dict[str, PartyState] = {}
+        self.headers: dict[str, bytes] = {}
+        self.parts: dict[bytes, bytes] = {}
+        self._live: dict[str, PartyState] = {}  # committed states (a cache of the above)
         self.leads: dict[str, Lead] = {}
         self.osr_party: dict[str, str] = {}
         self.report: rep.Report = rep.initialize()
 
+    @property
+    def parties(self) -> PartyStates:
+        return PartyStates(self)
+
+    def get_part(self, key: bytes) -> bytes | None:
+        return self.parts.get(key)
+
     def state(self, party_id: str) -> PartyState:
-        return self.parties.get(party_id) or PartyState()
+        st = self._live.get(party_id)
+        if st is None:
+            st = PartyState.from_bytes(self.headers.get(party_id), self.get_part)
+        return st
+
+    def store(self, party_id: str, state: PartyState) -> None:
+        """Write a state as the streaming job does: its parts, then its header."""
+        for key, value in state.part_writes().items():
+            if value is None:
+                self.parts.pop(key, None)
+            else:
+                self.parts[key] = _compact(value)
+        done = state.committed()
+        self.headers[party_id] = _compact(done.to_bytes())
+        self._live[party_id] = done
+
+    def reload(self) -> None:
+        """Forget the decoded states: the next steps load every party from the stored bytes
+        (a restart)."""
+        self._live.clear()
 
     def _commit(self, h: Handled) -> Emitted:
         if h.party_id is not None and h.state is not None:
-            self.parties[h.party_id] = h.state
+            self.store(h.party_id, h.state)
         rep.agg_all(self.report, h.outcomes)
         return Emitted(h.outcomes, h.links, self.apply_lead_events(h.lead_events),
                        error=h.error.reason if h.error else None)

@@ -1,7 +1,8 @@
-"""Step 7 of matching: the party's event-time window as a pure aggregator.
+"""Step 7 of matching: the party's event-time window.
 
-`initialize / agg / result` in the style of quix-streams aggregators: the caller keeps the
-value (a tuple of PendingEntry) and only calls these; nothing here knows about storage.
+`initialize / agg / result` in the style of quix-streams aggregators over a tuple of
+PendingEntry: the reference definition. `agg_stored` makes the same decisions over a party's
+stored window (a `Draft` of its PartyState) in bounded work per step; matching uses it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.records import Score
-from models.state import PendingEntry
+from models.state import Draft, PendingEntry
 
 Window = tuple[PendingEntry, ...]
 
@@ -43,3 +44,33 @@ def agg(window: Window, entry: PendingEntry, lookback_s: float, threshold: Score
     if result(joined) >= threshold:
         return WindowStep(initialize(), expired, False, joined)
     return WindowStep(joined, expired, False, ())
+
+
+# --------------------------------------------------------------------------- stored window
+# The same step over a party's stored window (models/state.py: a B+-tree of the pending
+# entries' (ts, seq) keys, their entries in id records, the exact sum in the header): the
+# work per step does not grow with the window, except when it fires (the whole window becomes
+# a lead) and for the entries that expire (each expires once).
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStep:
+    expired: tuple[PendingEntry, ...]   # pending entries that left as EXPIRED, window order
+    entry_expired: bool                 # the new entry was too old to join
+    fired: tuple[PendingEntry, ...]     # non-empty: the sum reached IST; these form a lead
+
+
+def agg_stored(d: Draft, entry: PendingEntry, lookback_s: float,
+               threshold: Score) -> StoredStep:
+    """`agg` on a Draft: expire, then add, then fire at the IST; the same decisions."""
+    newest = entry.ts if d.wnewest is None else max(d.wnewest, entry.ts)
+    cutoff = newest - lookback_s
+    expired = tuple(d.window_expire(cutoff))
+    if entry.ts < cutoff:
+        return StoredStep(expired, True, ())
+    joined = d.wsum.add(entry.score)
+    if joined.reaches(threshold, d.wcount + 1,
+                      lambda: result((*d.window_all(), entry))):
+        return StoredStep(expired, False, (*d.window_take_all(), entry))
+    d.window_insert(entry)
+    return StoredStep(expired, False, ())

@@ -1,17 +1,65 @@
-"""Per-party state: one compact value per party, the unit the streaming job keeps in RocksDB.
+"""Per-party state: a small header plus parts read on demand.
 
-The core never mutates a state it was given; it returns a new one (copy on write), so the
-caller can decide to persist or drop it.
+The streaming job keeps the header in the `parties` table (`PartyState.to_bytes()`) and the
+parts in `party-parts` (`PartyState.part_writes()`); `simulate` keeps both in dicts. A party's
+work per event and the bytes it writes per event do not grow with its window.
+
+**Header** (one orjson object, bounded: it never holds window entries or interaction ids of
+a big party): `n` window size (first, for `has_pending`), `p` party id, `v` version (+1 per
+change), `q` arrivals, `m` watermark, `o` source progress, `l` leads (without interaction
+ids), `ws` the window's exact score sum, `wn` the window's newest `occurred_at`, `wt` / `st`
+the roots of the window and seen indexes, `np` the next page number, and either `i` (the
+parts, inline, while they are small) or `x: 1` (the parts live under their own keys).
+
+**Parts** (orjson values under `part_key(party_id, kind, ident)`):
+- `r` + interaction id: the id's record `[created_version, ts, seq, lead_id, entry]`.
+  Its presence makes the id a DUPLICATE. `entry` (a PendingEntry as a list) is set while
+  the interaction is pending; `lead_id` once it is linked (then the record is kept for good).
+- `p` + 8-byte page number: a page of one of two B+-tree indexes of `[ts, seq, id]` keys,
+  `[level, items]` (level 0: keys; above: `[ts, seq, child page]` separators).
+  The *window* index holds the pending interactions; expiry by event time pops its prefix.
+  The *seen* index holds the other remembered ids (not pending, not linked), pruned when they
+  leave the lookback behind the watermark. Pages are split by size (PAGE_BYTES).
+Small parties keep every part inline in the header (one key written per event); a party
+whose parts outgrow INLINE_BYTES moves them to their own keys once and for good.
+
+The core never mutates a state it was given: it works on a `Draft` (a private copy of the
+header with a write overlay) and returns a new `PartyState` carrying the pending part writes.
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import orjson
 
 from models.records import JSON, Score
+
+#: Reads one part of a party's state (window segments, seen ids) by part key; None if absent.
+#: The streaming job reads the `party-parts` table, `simulate` an in-memory dict.
+PartGetter = Callable[[bytes], bytes | None]
+
+REC, PAGE = "r", "p"
+PAGE_BYTES = 2048     # a page is split when its estimated encoding exceeds this
+PAGE_MAX = 128        # ... or when it has more items than this
+INLINE_BYTES = 2048   # parts kept inside the header up to this size (encoded)
+_KEY_COST, _SEP_COST = 30, 40  # estimated encoded bytes of an index key / separator
+
+
+def part_key(party_id: str, kind: str, ident: str | int) -> bytes:
+    """The key of one part: 2-byte length + utf-8 party id, the kind byte, the ident (utf-8
+    interaction id, or an 8-byte page number). Keys of a party sort together and never
+    collide with another party's."""
+    p = party_id.encode()
+    if len(p) > 0xFFFF:
+        raise ValueError("party id longer than 65535 bytes")
+    ib = ident.to_bytes(8, "big") if isinstance(ident, int) else ident.encode()
+    return len(p).to_bytes(2, "big") + p + kind.encode() + ib
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +92,8 @@ class PendingEntry:
 
 @dataclass(frozen=True, slots=True)
 class LeadRef:
-    """What matching and import dedupe need to know of a party's lead."""
+    """What matching and import dedupe need to know of a party's lead. The interactions
+    linked to it are marked in their id records (a part each), not kept here."""
 
     lead_id: str
     status: str
@@ -55,9 +104,6 @@ class LeadRef:
     country: str | None = None
     attributes: JSON = field(default_factory=dict)
     updated_at: str | None = None
-    # Interactions linked to this lead: a re-sent one stays DUPLICATE after its id has left
-    # the lookback-bounded `seen` map (it would otherwise be linked twice).
-    interaction_ids: tuple[str, ...] = ()
 
     def value_of(self, name: str) -> Any:
         """A lead field, or (absent or null) an attribute: the same lookup as conditions."""
@@ -70,71 +116,589 @@ class LeadRef:
         return [
             self.lead_id, self.status, self.created_at, self.created_ts, self.contact_id,
             self.source_code, self.country, self.attributes or None, self.updated_at,
-            list(self.interaction_ids),
         ]
 
     @classmethod
     def from_list(cls, v: list[Any]) -> LeadRef:
-        ids = tuple(v[9]) if len(v) > 9 else ()
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] or {}, v[8], ids)
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] or {}, v[8])
+
+
+# --------------------------------------------------------------------------- exact sums
+
+def _grow(partials: tuple[float, ...], x: float) -> tuple[float, ...]:
+    """Shewchuk's exact float expansion (as math.fsum): partials + x, exactly."""
+    out: list[float] = []
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            out.append(lo)
+        x = hi
+    if x:
+        out.append(x)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreSum:
+    """The window's score sum, kept exact under additions and removals in any order: the
+    int scores as an int, the float scores as an exact expansion (`partials`), plus the
+    exact sum of absolute values to bound the rounding of a left-to-right `sum()`."""
+
+    ints: int = 0
+    partials: tuple[float, ...] = ()
+    floats: int = 0  # how many float scores are in
+    abs_partials: tuple[float, ...] = ()
+
+    def add(self, score: Score, sign: int = 1) -> ScoreSum:
+        if isinstance(score, int):
+            return ScoreSum(self.ints + sign * score, self.partials, self.floats,
+                            _grow(self.abs_partials, float(sign * abs(score))))
+        return ScoreSum(self.ints, _grow(self.partials, sign * score), self.floats + sign,
+                        _grow(self.abs_partials, sign * abs(score)))
+
+    def exact(self) -> Fraction:
+        return Fraction(self.ints) + sum((Fraction(p) for p in self.partials), Fraction(0))
+
+    def to_list(self) -> list[Any]:
+        return [self.ints, list(self.partials), self.floats, list(self.abs_partials)]
+
+    @classmethod
+    def from_list(cls, v: list[Any] | None) -> ScoreSum:
+        if not v:
+            return cls()
+        return cls(v[0], tuple(v[1]), v[2], tuple(v[3]))
+
+    def reaches(self, threshold: Score, n: int, ltr_sum: Callable[[], Score]) -> bool:
+        """Whether a left-to-right `sum()` of the n scores is >= threshold. Exact for int
+        scores; with floats, the exact sum decides unless it lies within the worst-case
+        rounding error of the threshold, and then `ltr_sum()` (O(n)) is asked."""
+        if not self.floats:
+            return self.ints >= threshold
+        margin = self.exact() - Fraction(threshold)
+        bound = Fraction(math.fsum(self.abs_partials)) * (n + 2) * Fraction(1, 2**50)
+        if abs(margin) > bound:
+            return margin >= 0
+        return ltr_sum() >= threshold
+
+
+# --------------------------------------------------------------------------- the state
+
+_EMPTY_TREE: tuple[int | None, int, int, float | None] = (None, 0, 0, None)
+Tree = tuple[int | None, int, int, float | None]  # root page, height, keys, smallest ts
+
+
 class PartyState:
-    """A party's pending window, its leads, the interaction ids it has seen, its clocks."""
+    """A party's header (leads, clocks, window totals, index roots) and access to its parts.
 
-    window: tuple[PendingEntry, ...] = ()
-    leads: tuple[LeadRef, ...] = ()
-    seen: dict[str, float] = field(default_factory=dict)  # interaction_id -> occurred ts
-    watermark: float | None = None  # newest occurred_at seen (epoch s)
-    seq: int = 0  # arrivals so far
-    # Streaming only: last source offset applied per input topic, so a redelivered record
-    # (after a crash or rebalance) is recognised and changes nothing. The core ignores it.
-    progress: dict[str, int] = field(default_factory=dict)
+    Immutable: every change goes through `edit()` and gives a new state. `part_writes()` are
+    the parts changed since the state was loaded (or `committed()`); the caller stores them
+    with the header (`to_bytes()`) and continues with `committed()`.
+    """
 
+    __slots__ = ("party_id", "version", "seq", "watermark", "progress", "leads", "wcount",
+                 "wsum", "wnewest", "wtree", "stree", "next_page", "inline", "_get",
+                 "_writes")
+
+    party_id: str | None
+    version: int
+    seq: int
+    watermark: float | None
+    progress: dict[str, int]
+    leads: tuple[LeadRef, ...]
+    wcount: int
+    wsum: ScoreSum
+    wnewest: float | None
+    wtree: Tree
+    stree: Tree
+    next_page: int
+    inline: dict[str, Any] | None  # None: the parts live under their own keys
+    _get: PartGetter | None
+    _writes: dict[str, Any]        # part name -> new value (None: delete), not yet stored
+
+    def __init__(self, window: tuple[PendingEntry, ...] = (), leads: tuple[LeadRef, ...] = (),
+                 seen: dict[str, float] | None = None, watermark: float | None = None,
+                 seq: int = 0, progress: dict[str, int] | None = None,
+                 linked: dict[str, str] | None = None) -> None:
+        """A state built from its logical content (tests, tools): pending `window` entries,
+        `leads`, `seen` ids (id -> occurred ts), `linked` ids (id -> lead id)."""
+        self._set_defaults()
+        if window or seen or linked:
+            d = Draft(self, None)
+            for e in window:
+                d.put(REC, e.interaction_id, [0, e.ts, e.seq, None, e.to_list()])
+                d.window_insert(e)
+            for i, (iid, t) in enumerate((seen or {}).items()):
+                if d.record(iid) is None:
+                    s = -len(seen or {}) + i  # before any real arrival
+                    d.put(REC, iid, [0, t, s, None, None])
+                    d.stree = d.tree_insert(d.stree, [t, s, iid])
+            for iid, lead_id in (linked or {}).items():
+                d.mark_linked(iid, lead_id)
+            built = d.freeze()
+            for name in self.__slots__:
+                object.__setattr__(self, name, getattr(built, name))
+        self.leads = tuple(leads)
+        self.watermark = watermark
+        self.seq = seq
+        self.progress = dict(progress or {})
+
+    def _set_defaults(self) -> None:
+        self.party_id = None
+        self.version = 0
+        self.seq = 0
+        self.watermark = None
+        self.progress = {}
+        self.leads = ()
+        self.wcount = 0
+        self.wsum = ScoreSum()
+        self.wnewest = None
+        self.wtree = _EMPTY_TREE
+        self.stree = _EMPTY_TREE
+        self.next_page = 0
+        self.inline = {}
+        self._get = None
+        self._writes = {}
+
+    @classmethod
+    def _blank(cls) -> PartyState:
+        st = cls.__new__(cls)
+        st._set_defaults()
+        return st
+
+    def _copy(self) -> PartyState:
+        st = PartyState.__new__(PartyState)
+        for name in self.__slots__:
+            object.__setattr__(st, name, getattr(self, name))
+        return st
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PartyState):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes() and self._writes == other._writes
+
+    def __hash__(self) -> int:  # pragma: no cover - states are not dict keys
+        return hash(self.to_bytes())
+
+    def __repr__(self) -> str:
+        return f"PartyState({self._header()!r})"
+
+    # -- streaming progress ------------------------------------------------------------
     def applied(self, source: str, offset: int) -> bool:
         """Whether the record at `offset` of `source` was already applied to this state."""
         last = self.progress.get(source)
         return last is not None and offset <= last
 
     def with_progress(self, source: str, offset: int) -> PartyState:
-        from dataclasses import replace
+        st = self._copy()
+        st.progress = {**self.progress, source: offset}
+        return st
 
-        return replace(self, progress={**self.progress, source: offset})
-
+    # -- reading -------------------------------------------------------------------------
     @property
     def is_empty(self) -> bool:
-        return not (self.window or self.leads or self.seen)
+        return not (self.wcount or self.leads or self.stree[2])
 
     def lead(self, lead_id: str) -> LeadRef | None:
         return next((lr for lr in self.leads if lr.lead_id == lead_id), None)
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps({
-            "w": [p.to_list() for p in self.window],
+    def edit(self, party_id: str | None) -> Draft:
+        """A private, mutable copy to change; `Draft.freeze()` gives the new state."""
+        return Draft(self, party_id)
+
+    def reader(self) -> Draft:
+        """Read access to the parts, sharing this state's buffers: never write through it."""
+        return Draft(self, self.party_id, readonly=True)
+
+    def knows(self, interaction_id: str) -> bool:
+        """Whether the id is seen within the lookback, pending, or linked to a lead: it has a
+        record (one part read)."""
+        return self.reader().record(interaction_id) is not None
+
+    def window_entries(self) -> list[PendingEntry]:
+        """The pending interactions in arrival order (reads every window part: O(n))."""
+        d = self.reader()
+        entries = [PendingEntry.from_list(d.record(k[2])[4])  # type: ignore[index]
+                   for k in d.tree_keys(self.wtree)]
+        return sorted(entries, key=lambda e: e.seq)
+
+    @property
+    def window(self) -> tuple[PendingEntry, ...]:
+        """`window_entries()` as a tuple (O(n): for tests and tools)."""
+        return tuple(self.window_entries()) if self.wcount else ()
+
+    @property
+    def seen(self) -> dict[str, float]:
+        """The seen index: remembered ids neither pending nor linked, still in the lookback
+        (the latest arrival even if older), id -> occurred ts (O(n): for tests and tools).
+        Pending and linked ids are DUPLICATE through their records as well."""
+        return {k[2]: k[0] for k in self.reader().tree_keys(self.stree)}
+
+    @property
+    def seen_count(self) -> int:
+        return self.stree[2] + self.wcount
+
+    # -- encoding ------------------------------------------------------------------------
+    def _header(self) -> dict[str, Any]:
+        h: dict[str, Any] = {
+            "n": self.wcount, "p": self.party_id, "v": self.version, "q": self.seq,
+            "m": self.watermark, "o": self.progress,
             "l": [lr.to_list() for lr in self.leads],
-            "s": self.seen,
-            "m": self.watermark,
-            "q": self.seq,
-            "o": self.progress,
-        })
+        }
+        if self.wcount:
+            h["ws"] = self.wsum.to_list()
+            h["wn"] = self.wnewest
+            h["wt"] = list(self.wtree)
+        if self.stree[0] is not None:
+            h["st"] = list(self.stree)
+        if self.next_page:
+            h["np"] = self.next_page
+        if self.inline is None:
+            h["x"] = 1
+        elif self.inline:
+            h["i"] = self.inline
+        return h
+
+    def to_bytes(self) -> bytes:
+        """The header: bounded, whatever the window size or the number of linked ids."""
+        return orjson.dumps(self._header())
 
     @staticmethod
     def has_pending(raw: bytes | None) -> bool:
-        """Whether an encoded state has a non-empty window, without decoding it (metrics scan
-        every local party; `to_bytes` always writes the window first)."""
-        return bool(raw) and not raw.startswith(b'{"w":[]')  # type: ignore[union-attr]
+        """Whether an encoded header has a non-empty window, without decoding it (metrics scan
+        every local party; the header always starts with the window size)."""
+        return bool(raw) and not raw.startswith(b'{"n":0,')  # type: ignore[union-attr]
+
+    def part_writes(self) -> dict[bytes, bytes | None]:
+        """Parts changed since this state was loaded or committed: key -> value (None: delete).
+        The caller stores them (with `to_bytes()`, the header) and then uses `committed()`."""
+        if not self._writes:
+            return {}
+        assert self.party_id is not None
+        return {part_key(self.party_id, name[0], _ident(name)):
+                (None if v is None else orjson.dumps(v)) for name, v in self._writes.items()}
+
+    def committed(self) -> PartyState:
+        """This state once its `part_writes()` are stored: nothing pending."""
+        if not self._writes:
+            return self
+        st = self._copy()
+        st._writes = {}
+        return st
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> PartyState:
+    def from_bytes(cls, raw: bytes | None, parts: PartGetter | None = None) -> PartyState:
+        """The header value `raw` (None: a new party); `parts` reads the rest on demand."""
+        st = cls._blank()
+        st._get = parts
         if not raw:
-            return cls()
-        d = orjson.loads(raw)
-        return cls(
-            window=tuple(PendingEntry.from_list(v) for v in d.get("w", ())),
-            leads=tuple(LeadRef.from_list(v) for v in d.get("l", ())),
-            seen=dict(d.get("s", {})),
-            watermark=d.get("m"),
-            seq=d.get("q", 0),
-            progress=dict(d.get("o", {})),
-        )
+            return st
+        h = orjson.loads(raw)
+        st.party_id = h.get("p")
+        st.version = h.get("v", 0)
+        st.seq = h.get("q", 0)
+        st.watermark = h.get("m")
+        st.progress = dict(h.get("o") or {})
+        st.leads = tuple(LeadRef.from_list(v) for v in h.get("l", ()))
+        st.wcount = h.get("n", 0)
+        if st.wcount:
+            st.wsum = ScoreSum.from_list(h.get("ws"))
+            st.wnewest = h.get("wn")
+            st.wtree = _tree(h.get("wt"))
+        st.stree = _tree(h.get("st"))
+        st.next_page = h.get("np", 0)
+        st.inline = None if h.get("x") else dict(h.get("i") or {})
+        return st
+
+
+def _tree(v: list[Any] | None) -> Tree:
+    return (v[0], v[1], v[2], v[3]) if v else _EMPTY_TREE
+
+
+def _ident(name: str) -> str | int:
+    return int(name[1:]) if name[0] == PAGE else name[1:]
+
+
+def _key_cost(items: list[Any], level: int) -> int:
+    if level:
+        return len(items) * _SEP_COST
+    return sum(_KEY_COST + len(k[2]) for k in items)
+
+
+class Draft:
+    """A mutable working copy of a PartyState: header fields, and a write overlay over the
+    parts. Reads go: overlay, then inline parts or the getter. `freeze()` makes the state."""
+
+    def __init__(self, st: PartyState, party_id: str | None, readonly: bool = False) -> None:
+        self.base = st
+        self.party_id = st.party_id or party_id
+        self.seq = st.seq
+        self.watermark = st.watermark
+        self.progress = st.progress
+        self.leads = st.leads
+        self.wcount = st.wcount
+        self.wsum = st.wsum
+        self.wnewest = st.wnewest
+        self.wtree = st.wtree
+        self.stree = st.stree
+        self.next_page = st.next_page
+        self.inline = None if st.inline is None or readonly else dict(st.inline)
+        if readonly:
+            self.inline = st.inline
+        self.get_part = st._get
+        self.writes: dict[str, Any] = st._writes if readonly else dict(st._writes)
+        self.version = st.version + 1  # stamp of the records this change creates
+        self.reads = 0
+
+    # -- parts -----------------------------------------------------------------------------
+    def get(self, kind: str, ident: str | int) -> Any:
+        name = f"{kind}{ident}"
+        if self.inline is not None:
+            return self.inline.get(name)
+        if name in self.writes:
+            return self.writes[name]
+        if self.get_part is None or self.party_id is None:
+            return None
+        self.reads += 1
+        raw = self.get_part(part_key(self.party_id, kind, ident))
+        return None if raw is None else orjson.loads(raw)
+
+    def put(self, kind: str, ident: str | int, value: Any) -> None:
+        name = f"{kind}{ident}"
+        if self.inline is not None:
+            if value is None:
+                self.inline.pop(name, None)
+            else:
+                self.inline[name] = value
+        else:
+            self.writes[name] = value
+
+    def record(self, interaction_id: str) -> list[Any] | None:
+        """The id's record, or None. A record stamped with a newer version than the header
+        was written ahead of a header that never got stored (a crash): it does not count."""
+        name = f"{REC}{interaction_id}"
+        rec = self.get(REC, interaction_id)
+        if rec is None or (self.inline is None and name not in self.writes
+                           and rec[0] > self.base.version):
+            return None
+        return rec  # type: ignore[no-any-return]
+
+    def new_page(self) -> int:
+        self.next_page += 1
+        return self.next_page
+
+    # -- B+-tree of [ts, seq, id] keys ---------------------------------------------------
+    def tree_insert(self, tree: Tree, key: list[Any]) -> Tree:
+        root, height, count, first = tree
+        if root is None:
+            root = self.new_page()
+            self.put(PAGE, root, [0, [key]])
+            return (root, 0, 1, key[0])
+        split = self._insert(root, key)
+        if split is not None:
+            new_root = self.new_page()
+            page = self.get(PAGE, root)
+            self.put(PAGE, new_root, [height + 1, [[*page[1][0][:2], root], split]])
+            root, height = new_root, height + 1
+        return (root, height, count + 1, key[0] if first is None else min(first, key[0]))
+
+    def _insert(self, pid: int, key: list[Any]) -> list[Any] | None:
+        level, items = self.get(PAGE, pid)
+        k = (key[0], key[1])
+        at = bisect_right([(x[0], x[1]) for x in items], k)
+        if level == 0:
+            items = [*items[:at], key, *items[at:]]
+        else:
+            # separators after the first are exact lower bounds of their child; the
+            # first child takes every smaller key, so its separator is never used
+            i = max(at - 1, 0)
+            split = self._insert(items[i][2], key)
+            if split is None:
+                return None
+            items = [*items[:i + 1], split, *items[i + 1:]]
+            at = i + 1
+        if len(items) > PAGE_MAX or _key_cost(items, level) > PAGE_BYTES:
+            cut = len(items) - 1 if at >= len(items) - 1 else len(items) // 2  # append: keep full
+            right = self.new_page()
+            self.put(PAGE, pid, [level, items[:cut]])
+            self.put(PAGE, right, [level, items[cut:]])
+            return [items[cut][0], items[cut][1], right]
+        self.put(PAGE, pid, [level, items])
+        return None
+
+    def tree_pop_before(self, tree: Tree, cutoff: float) -> tuple[Tree, list[list[Any]]]:
+        """Remove every key with ts < cutoff; returns the tree and those keys in key order."""
+        root, height, count, first = tree
+        if root is None or first is None or first >= cutoff:
+            return tree, []
+        out: list[list[Any]] = []
+        if self._pop(root, cutoff, out):
+            return _EMPTY_TREE, out
+        while height:  # drop single-child roots
+            page = self.get(PAGE, root)
+            if len(page[1]) > 1:
+                break
+            self.put(PAGE, root, None)
+            root, height = page[1][0][2], height - 1
+        pid = root
+        while True:  # the new smallest ts
+            lvl, items = self.get(PAGE, pid)
+            if lvl == 0:
+                first = items[0][0]
+                break
+            pid = items[0][2]
+        return (root, height, count - len(out), first), out
+
+    def _pop(self, pid: int, cutoff: float, out: list[list[Any]]) -> bool:
+        level, items = self.get(PAGE, pid)
+        if level == 0:
+            j = bisect_left([x[0] for x in items], cutoff)
+            out.extend(items[:j])
+            if j == len(items):
+                self.put(PAGE, pid, None)
+                return True
+            if j:
+                self.put(PAGE, pid, [0, items[j:]])
+            return False
+        k = 0
+        while k + 1 < len(items) and items[k + 1][0] < cutoff:
+            self._collect(items[k][2], out, delete=True)
+            k += 1
+        rest = items[k + 1:] if self._pop(items[k][2], cutoff, out) else items[k:]
+        if not rest:
+            self.put(PAGE, pid, None)
+            return True
+        if len(rest) != len(items):
+            self.put(PAGE, pid, [level, rest])
+        return False
+
+    def _collect(self, pid: int, out: list[list[Any]], delete: bool) -> None:
+        level, items = self.get(PAGE, pid)
+        if level == 0:
+            out.extend(items)
+        else:
+            for it in items:
+                self._collect(it[2], out, delete)
+        if delete:
+            self.put(PAGE, pid, None)
+
+    def tree_keys(self, tree: Tree) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        if tree[0] is not None:
+            self._collect(tree[0], out, delete=False)
+        return out
+
+    def tree_clear(self, tree: Tree) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        if tree[0] is not None:
+            self._collect(tree[0], out, delete=True)
+        return out
+
+    # -- window and seen ids --------------------------------------------------------------
+    def window_insert(self, e: PendingEntry) -> None:
+        self.wtree = self.tree_insert(self.wtree, [e.ts, e.seq, e.interaction_id])
+        self.wcount += 1
+        self.wsum = self.wsum.add(e.score)
+        self.wnewest = e.ts if self.wnewest is None else max(self.wnewest, e.ts)
+
+    def _entries(self, keys: list[list[Any]]) -> list[PendingEntry]:
+        out = []
+        for k in keys:
+            rec = self.get(REC, k[2])
+            out.append(PendingEntry.from_list(rec[4]))
+        return out
+
+    def window_expire(self, cutoff: float) -> list[PendingEntry]:
+        """Pending entries with ts < cutoff leave the window (arrival order); their records
+        go (they are older than the lookback behind the watermark), unless linked."""
+        self.wtree, keys = self.tree_pop_before(self.wtree, cutoff)
+        if not keys:
+            return []
+        gone = sorted(self._entries(keys), key=lambda e: e.seq)
+        for e in gone:
+            self.wsum = self.wsum.add(e.score, -1)
+            self._drop_record(e.interaction_id, e.seq)
+        self.wcount -= len(gone)
+        if not self.wcount:
+            self._reset_window()
+        return gone
+
+    def window_all(self) -> list[PendingEntry]:
+        """Every pending entry, arrival order (reads the whole window)."""
+        return sorted(self._entries(self.tree_keys(self.wtree)), key=lambda e: e.seq)
+
+    def window_take_all(self) -> list[PendingEntry]:
+        """Empty the window; returns its entries in arrival order (their records stay)."""
+        entries = sorted(self._entries(self.tree_clear(self.wtree)), key=lambda e: e.seq)
+        self._reset_window()
+        return entries
+
+    def _reset_window(self) -> None:
+        self.wtree, self.wcount, self.wsum, self.wnewest = _EMPTY_TREE, 0, ScoreSum(), None
+
+    def _drop_record(self, interaction_id: str, seq: int) -> None:
+        rec = self.get(REC, interaction_id)
+        if rec is None or rec[2] != seq:
+            return
+        if rec[3] is None:
+            self.put(REC, interaction_id, None)
+        elif rec[4] is not None:
+            self.put(REC, interaction_id, [*rec[:4], None])
+
+    def mark_linked(self, interaction_id: str, lead_id: str, pending: bool = True) -> None:
+        """The id is linked to a lead: a DUPLICATE for good. `pending=False`: it also left
+        the window (its entry is dropped from the record)."""
+        rec = self.get(REC, interaction_id)
+        if rec is None:
+            self.put(REC, interaction_id, [self.version, None, None, lead_id, None])
+        else:
+            self.put(REC, interaction_id,
+                     [rec[0], rec[1], rec[2], lead_id, rec[4] if pending else None])
+
+    def remember(self, interaction_id: str, ts: float, lookback_s: float, *,
+                 lead_id: str | None = None, entry: PendingEntry | None = None) -> None:
+        """Record the id as seen (linked to `lead_id`, or pending as `entry`) and advance the
+        clock; seen ids older than the lookback behind the new watermark are forgotten."""
+        self.watermark = ts if self.watermark is None else max(self.watermark, ts)
+        horizon = self.watermark - lookback_s
+        self.stree, old = self.tree_pop_before(self.stree, horizon)
+        for k in old:
+            self._drop_record(k[2], k[1])
+        self.put(REC, interaction_id, [self.version, ts, self.seq, lead_id,
+                                       entry.to_list() if entry is not None else None])
+        if lead_id is None and entry is None:
+            self.stree = self.tree_insert(self.stree, [ts, self.seq, interaction_id])
+        self.seq += 1
+
+    # -- done --------------------------------------------------------------------------------
+    def freeze(self) -> PartyState:
+        st = PartyState._blank()
+        st.party_id = self.party_id
+        st.version = self.version
+        st.seq = self.seq
+        st.watermark = self.watermark
+        st.progress = self.progress
+        st.leads = self.leads
+        st.wcount = self.wcount
+        st.wsum = self.wsum
+        st.wnewest = self.wnewest
+        st.wtree = self.wtree
+        st.stree = self.stree
+        st.next_page = self.next_page
+        st._get = self.get_part
+        st._writes = self.writes
+        st.inline = self.inline
+        if (self.inline is not None and self.party_id is not None
+                and len(orjson.dumps(self.inline)) > INLINE_BYTES):
+            st._writes = {**self.writes, **self.inline}  # spill, for good
+            st.inline = None
+        return st
+
+
+def iter_records(st: PartyState) -> Iterator[tuple[str, list[Any]]]:
+    """Inline records of a small state (tests and tools)."""
+    for name, v in (st.inline or {}).items():
+        if name[0] == REC:
+            yield name[1:], v

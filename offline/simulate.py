@@ -27,7 +27,7 @@ def iter_lines(path: Path, label: str, progress: bool) -> Iterator[tuple[int, by
     size = path.stat().st_size
     bar = None
     if progress and size >= PROGRESS_MIN_BYTES and sys.stderr.isatty():
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = tqdm(total=size, unit="B", unit_scale=True, desc=label, file=sys.stderr)
     with path.open("rb") as fh:

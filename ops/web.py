@@ -26,7 +26,7 @@ from typing import Any
 
 from core import report as rep
 from models.records import Lead, Outcome
-from models.state import PartyState
+from models.state import PartGetter, PartyState
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +185,18 @@ def _ts_iso(ts: float | None) -> str | None:
 
 
 def party_view(state_bytes: bytes | PartyState | None, leads: Iterable[Mapping[str, Any] | Lead],
-               *, party_id: str | None = None, include_attributes: bool = False) -> dict[str, Any]:
+               *, party_id: str | None = None, include_attributes: bool = False,
+               parts: PartGetter | None = None) -> dict[str, Any]:
     """A party's pending window and leads, for `/parties/{party_id}`.
 
+    `state_bytes` is the party's header (or its PartyState, loaded with its part getter);
+    `parts` reads the window of a big party (`party-parts`), whose header holds no entries.
     Attributes (interaction and lead payload) are left out unless `include_attributes`
     (the views set it for requests carrying the admin token); their names stay visible.
     """
-    st = state_bytes if isinstance(state_bytes, PartyState) else PartyState.from_bytes(state_bytes)
+    st = (state_bytes if isinstance(state_bytes, PartyState)
+          else PartyState.from_bytes(state_bytes, parts))
+    window = st.window_entries() if st.wcount else []
 
     def attrs(d: dict[str, Any], a: Mapping[str, Any] | None) -> dict[str, Any]:
         if include_attributes:
@@ -204,7 +209,7 @@ def party_view(state_bytes: bytes | PartyState | None, leads: Iterable[Mapping[s
         "interaction_id": p.interaction_id, "occurred_at": p.occurred_at, "score": p.score,
         "rule_set_id": p.rule_set_id, "rules_version": p.rules_version,
         "contact_id": p.contact_id, "country": p.country, "source_code": p.source_code,
-    }, p.attributes) for p in st.window]
+    }, p.attributes) for p in window]
     refs = [attrs({
         "lead_id": r.lead_id, "status": r.status, "created_at": r.created_at,
         "contact_id": r.contact_id, "source_code": r.source_code, "country": r.country,
@@ -218,10 +223,10 @@ def party_view(state_bytes: bytes | PartyState | None, leads: Iterable[Mapping[s
         "party_id": party_id,
         "found": not st.is_empty or bool(snapshots),
         "pending": pending,
-        "pending_score": sum(p.score for p in st.window),
+        "pending_score": sum(p.score for p in window),
         "lead_refs": refs,
         "leads": snapshots,
-        "seen_interactions": len(st.seen),
+        "seen_interactions": st.seen_count,
         "watermark": _ts_iso(st.watermark),
     }
 

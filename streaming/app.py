@@ -13,6 +13,7 @@ and the rules reloader.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -35,7 +36,7 @@ from tables.options import RocksOptions
 
 log = logging.getLogger("leadstream.app")
 
-__all__ = ["create_app", "faust_options"]
+__all__ = ["create_app", "faust_options", "patch_options"]
 
 
 def _credentials(settings: Settings) -> Any:
@@ -97,8 +98,17 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
+def patch_options(settings: Settings) -> faust_patches.PatchOptions:
+    """Options of the Faust patches (streaming/faust_patches.py) for these settings."""
+    return faust_patches.PatchOptions(
+        log_end_probe=settings.log_end_probe,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        drain_fast_path=settings.consumer_drain_fast_path,
+    )
+
+
 def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
-    faust_patches.apply()
+    faust_patches.apply(patch_options(settings))
     app = faust.App(settings.faust_app_id, **faust_options(settings))
     names = TopicNames.with_prefix(settings.topic_prefix)
     topics = declare_topics(app, names, settings.topic_partitions, settings.topic_replication)
@@ -158,22 +168,40 @@ def _register_signals(app: faust.App, rt: Runtime) -> None:
     @app.timer(30.0, name="leadstream.state_sizes")
     async def state_sizes() -> None:
         if rt.ready and not app.rebalancing:
-            _update_state_gauges(rt)
+            await _update_state_gauges(rt)
 
 
-def _update_state_gauges(rt: Runtime) -> None:
-    """`leadstream_state_entries{table}` and `leadstream_pending_parties` for this worker's
-    active table partitions (a key scan: cheap at these sizes, and only every 30 s)."""
-    pending = 0
+async def _update_state_gauges(rt: Runtime) -> None:
+    """`leadstream_state_entries{table}` (RocksDB's own key estimate per local partition: no
+    scan) and `leadstream_pending_parties` (a scan of the party headers only, which yields to
+    the event loop every `_SCAN_SLICE` keys so decisions are not held up)."""
     for name, table in rt.tables.all().items():
         count = 0
-        for key, value in table.items():
-            count += 1
-            if name == "parties" and PartyState.has_pending(value):
-                pending += 1
-            del key
+        for db in list(getattr(table.data, "_dbs", {}).values()):
+            try:
+                count += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+            except Exception:  # closed by a rebalance meanwhile
+                continue
         metrics.STATE_ENTRIES.labels(table=name).set(count)
+    pending = 0
+    for db in list(getattr(rt.tables.parties.data, "_dbs", {}).values()):
+        try:
+            it = db.iter()
+            it.seek_to_first()
+            n = 0
+            while it.valid():
+                if PartyState.has_pending(bytes(it.value())):
+                    pending += 1
+                it.next()
+                n += 1
+                if n % _SCAN_SLICE == 0:
+                    await asyncio.sleep(0)
+        except Exception:  # closed by a rebalance meanwhile: report what was counted
+            break
     metrics.PENDING_PARTIES.set(pending)
+
+
+_SCAN_SLICE = 2000
 
 
 def _input_topics(rt: Runtime) -> set[str]:
@@ -222,14 +250,15 @@ def _party_source(rt: Runtime) -> Any:
     """`/parties/{id}` data for ops: the party's state and its leads (both local tables)."""
     import orjson
 
-    def source(party_id: str) -> tuple[bytes | None, list[Any]]:
+    def source(party_id: str) -> tuple[PartyState, list[Any]]:
         raw = rt.tables.parties.get(party_id.encode())
+        state = PartyState.from_bytes(raw, rt.tables.party_parts.get)
         leads: list[Any] = []
-        for ref in PartyState.from_bytes(raw).leads:
+        for ref in state.leads:
             stored = rt.tables.leads.get(ref.lead_id.encode())
             if stored:
                 leads.append(orjson.loads(stored)["lead"])
-        return raw, leads
+        return state, leads
 
     return source
 

@@ -23,17 +23,55 @@ they were never fetched again: the worker said "Worker ready" and sat on a lag t
 drained (no record processed, nothing committed). `_getmany` below passes a copy of the set
 (and does not fetch with an empty one), and rewinds any partition whose records come back
 after it stopped being active, so a record is never skipped without being fetched again.
+
+Options (`PatchOptions`, from streaming/settings.py; `apply(options)`):
+
+- ``log_end_probe`` (BROKER_LOG_END_PROBE): Tansu answers ListOffsets(latest) with the base
+  offset of the partition's last record batch + 1, not the log end, so aiokafka's
+  `end_offsets` (Faust's `consumer.highwaters`, the changelog ends of table recovery) is low
+  whenever that batch holds several records: recovery stops early, or refuses a kept DATA_DIR
+  (ConsistencyError). `_highwaters` below asks a short-lived group-less consumer to fetch from
+  each reported end - 1 (the last batch) and takes the Fetch response's high watermark (right
+  on Tansu) or the last offset seen + 1. Correct on any Kafka; it costs one connection per
+  recovery.
+- ``fetch_max_wait_ms`` (CONSUMER_FETCH_MAX_WAIT_MS): Faust hard-codes
+  ``fetch_max_wait_ms=1500`` for its worker consumer; Tansu answers a fetch with no new data
+  only when that expires, which becomes decision latency. `_create_worker_consumer` sets it.
+- ``drain_fast_path`` (CONSUMER_DRAIN_FAST_PATH): `Consumer._drain_messages` awaits
+  ``wait_first(callback(message), suspend_flow.wait())`` per message (four tasks and an
+  `asyncio.wait` each), so that a rebalance (suspend_flow) aborts a callback blocked on flow
+  control or a full stream queue. `_drain_messages` below awaits the callback directly when it
+  cannot block: flow not suspended, the app's flow control active, the producer buffer below
+  its limit, the conductor not re-indexing, and every stream queue subscribed to the message's
+  partition with room. Otherwise it takes the original path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 log = logging.getLogger("leadstream.faust_patches")
 
 PATCHED_VERSIONS = {"0.15.3"}
+
+
+@dataclass(frozen=True)
+class PatchOptions:
+    """What the optional patches do (the two fixes above are always on)."""
+
+    #: correct the changelog ends Faust reads (Tansu's ListOffsets under-reports them)
+    log_end_probe: bool = False
+    #: aiokafka ``fetch_max_wait_ms`` of Faust's worker consumer; None: Faust's 1500
+    fetch_max_wait_ms: int | None = None
+    #: await the per-message callback directly when it cannot block
+    drain_fast_path: bool = False
+
+
+OPTIONS = PatchOptions()
 
 
 async def _on_recovery_completed(self: Any, generation_id: int = 0) -> None:
@@ -102,24 +140,251 @@ async def _getmany(self: Any, active_partitions: Any, timeout: float) -> Any:
     return records
 
 
+# ---------------------------------------------------------------------------- log end probe
+async def probe_log_ends(reported: Mapping[Any, int], client: Mapping[str, Any],
+                         timeout: float = 10.0) -> dict[Any, int]:
+    """True log end offsets of the partitions in `reported` (their ListOffsets(latest) ends).
+
+    A partition reported empty (0) is empty. For the others a consumer without a group
+    fetches from the reported end - 1, which lies in the last record batch; the end is the
+    Fetch response's high watermark, or the last offset seen + 1 when larger, and never less
+    than reported. `client`: AIOKafkaConsumer keyword arguments (bootstrap, auth...)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+
+    out = dict(reported)
+    wanted = {TopicPartition(tp[0], tp[1]): tp for tp, end in reported.items()
+              if end is not None and end > 0}
+    if not wanted:
+        return out
+    consumer = AIOKafkaConsumer(**client, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="latest", fetch_max_wait_ms=10)
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        for atp, tp in wanted.items():
+            consumer.seek(atp, reported[tp] - 1)
+        pending = set(wanted)
+        async with asyncio.timeout(timeout):
+            while pending:
+                batch = await consumer.getmany(*pending, timeout_ms=100)
+                for atp in list(pending):
+                    tp = wanted[atp]
+                    recs = batch.get(atp) or []
+                    if recs:
+                        out[tp] = max(out[tp], recs[-1].offset + 1)
+                    hw = consumer.highwater(atp)
+                    if hw is not None:
+                        out[tp] = max(out[tp], hw)
+                        pending.discard(atp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _probe_client(thread: Any) -> dict[str, Any]:
+    """AIOKafkaConsumer connection arguments of a Faust consumer thread's app."""
+    from faust.transport.drivers import aiokafka as drv
+
+    conf = thread.app.conf
+    transport = thread.transport
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": drv.server_list(transport.url, transport.default_port),
+        "client_id": f"{conf.broker_client_id}-log-end-probe",
+        "request_timeout_ms": int(conf.broker_request_timeout * 1000.0),
+        **drv.credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context),
+    }
+    if getattr(drv, "_AIOKAFKA_HAS_API_VERSION", False):
+        kwargs["api_version"] = conf.consumer_api_version
+    return kwargs
+
+
+_orig_highwaters: Any = None
+
+
+async def _highwaters(self: Any, partitions: Any) -> Mapping[Any, int]:
+    """`AIOKafkaConsumerThread._highwaters` (consumer thread) with true log ends."""
+    reported = await _orig_highwaters(self, partitions)
+    if not OPTIONS.log_end_probe or self.consumer.in_transaction:
+        return cast(Mapping[Any, int], reported)
+    try:
+        ends = await probe_log_ends(reported, _probe_client(self),
+                                    timeout=min(30.0, self.app.conf.broker_request_timeout))
+    except Exception as exc:  # no worse than before: Faust gets ListOffsets' answer
+        log.warning("log end probe failed, using ListOffsets' ends: %r", exc)
+        return cast(Mapping[Any, int], reported)
+    fixed = {tp: (reported[tp], end) for tp, end in ends.items() if end != reported[tp]}
+    if fixed:
+        log.info("log end probe corrected %d of %d end offsets: %s", len(fixed), len(ends),
+                 ", ".join(f"{tp.topic}[{tp.partition}] {a}->{b}"
+                           for tp, (a, b) in sorted(fixed.items())[:8]))
+    return ends
+
+
+# ---------------------------------------------------------------------------- fetch wait
+_orig_create_worker_consumer: Any = None
+
+
+def _create_worker_consumer(self: Any, transport: Any) -> Any:
+    """`AIOKafkaConsumerThread._create_worker_consumer` with our ``fetch_max_wait_ms``."""
+    consumer = _orig_create_worker_consumer(self, transport)
+    wait = OPTIONS.fetch_max_wait_ms
+    if wait is not None:
+        if hasattr(consumer, "_fetch_max_wait_ms"):  # read by AIOKafkaConsumer.start()
+            consumer._fetch_max_wait_ms = wait
+        else:
+            log.warning("aiokafka consumer has no _fetch_max_wait_ms: fetch wait %d ms not "
+                        "applied", wait)
+    return consumer
+
+
+# ---------------------------------------------------------------------------- drain fast path
+def can_deliver_now(consumer: Any, tp: Any) -> bool:
+    """True when the conductor's callback for a message of `tp` cannot block now.
+
+    Mirrors what `faust.transport.conductor.ConductorCompiler.build`'s ``on_message`` may wait
+    for: the conductor's callback lock, `app.flow_control.acquire()`, the producer buffer's
+    `wait_until_ebb()`, and a full stream queue (`chan.put`); plus what `wait_first` would
+    abort on: suspended flow, the consumer stopping or crashed."""
+    if (consumer.suspend_flow.is_set() or consumer._stopped.is_set()
+            or consumer._crashed.is_set()):
+        return False
+    app = consumer.app
+    if not app.flow_control.is_active():
+        return False
+    conductor = app.topics
+    if conductor._tp_to_callback_lock.locked():
+        return False
+    buffer = app.producer.buffer
+    if buffer.size > buffer.max_messages:
+        return False
+    channels = conductor._tp_index.get(tp)
+    if channels:
+        for chan in channels:
+            if chan.queue.full():
+                return False
+    return True
+
+
+async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
+    """`faust.transport.consumer.Consumer._drain_messages` of 0.15.3; only the callback call
+    differs: directly awaited when `can_deliver_now` (see the module docstring)."""
+    from faust.transport.consumer import CONSUMER_FETCHING
+
+    callback = self.callback
+    getmany = self.getmany
+    consumer_should_stop = self._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    flag_consumer_fetching = CONSUMER_FETCHING
+    set_flag = self.diag.set_flag
+    unset_flag = self.diag.unset_flag
+    commit_every = self._commit_every
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    fast_path = OPTIONS.drain_fast_path
+    deliverable = can_deliver_now
+    stats = DRAIN_STATS
+
+    yield_every = 100
+    num_since_yield = 0
+    sleep = asyncio.sleep
+
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(flag_consumer_fetching)
+            ait = getmany(timeout=1.0)
+
+            # Sleeping because sometimes getmany is called in a loop
+            # never releasing to the event loop
+            await self.sleep(0)
+            if not self.should_stop:
+                async for tp, message in ait:
+                    num_since_yield += 1
+                    if num_since_yield > yield_every:
+                        await sleep(0)
+                        num_since_yield = 0
+
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset:
+                        gap = offset - (r_offset or 0)
+                        # We have a gap in income messages
+                        if gap > 1 and r_offset:
+                            acks_enabled = acks_enabled_for(message.topic)
+                            if acks_enabled:
+                                await self._add_gap(tp, r_offset + 1, offset)
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        if fast_path and deliverable(self, tp):
+                            stats[0] += 1
+                            await callback(message)
+                        else:
+                            stats[1] += 1
+                            await self.wait_first(
+                                callback(message), self.suspend_flow.wait()
+                            )
+                        set_read_offset(tp, offset)
+                    else:
+                        self.log.dev(
+                            "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                            offset,
+                            message.key,
+                            message.value,
+                        )
+                unset_flag(flag_consumer_fetching)
+
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            # we're already stopping so ignore
+            self.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            # we're already stopping so ignore
+            self.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        self.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(flag_consumer_fetching)
+
+
+#: messages delivered by [fast path, wait_first path] in this process (diagnostics, tests)
+DRAIN_STATS = [0, 0]
+
 _applied = False
 
 
-def apply() -> bool:
-    """Install the fix once; False (and a warning) on a Faust version it was not made for."""
-    global _applied
-    if _applied:
-        return True
+def apply(options: PatchOptions | None = None) -> bool:
+    """Install the fixes once and set `OPTIONS` (when given); False (and a warning) on a
+    Faust version they were not made for."""
+    global _applied, OPTIONS, _orig_highwaters, _orig_create_worker_consumer
     import faust
-    from faust.tables.recovery import Recovery
 
     if faust.__version__ not in PATCHED_VERSIONS:
-        log.warning("faust %s: recovery fix (faust #596) made for %s, not applied",
+        log.warning("faust %s: fixes in streaming/faust_patches.py made for %s, not applied",
                     faust.__version__, sorted(PATCHED_VERSIONS))
         return False
-    from faust.transport.consumer import ThreadDelegateConsumer
+    if options is not None:
+        OPTIONS = options
+    if _applied:
+        return True
+    from faust.tables.recovery import Recovery
+    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
     Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
     ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
+    _orig_highwaters = AIOKafkaConsumerThread._highwaters
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+    _orig_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+    AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
+        _create_worker_consumer)
+    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
     _applied = True
     return True

@@ -19,6 +19,11 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+EventLoop = Literal["asyncio", "uvloop"]
+
+#: fetch wait defaults (ms): Kafka's own, and the embedded broker's (docs/STREAMING.md)
+FETCH_WAIT_MS_DEFAULT = 500
+FETCH_WAIT_MS_EMBEDDED = 50
 
 _TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]*$")
 
@@ -58,11 +63,24 @@ class Settings(BaseModel):
     broker_commit_interval: float = Field(2.8, gt=0, alias="BROKER_COMMIT_INTERVAL")
     #: seconds a starting worker waits for BROKER_URL to answer before it gives up (0: no wait)
     broker_wait_timeout: float = Field(300.0, ge=0, alias="BROKER_WAIT_TIMEOUT")
-    #: bytes per producer record batch; unset: aiokafka's 16384, or 1 with the embedded broker
-    #: (Tansu's ListOffsets reports the last batch's base offset + 1 as the log end, which
-    #: breaks Faust's changelog recovery unless every batch holds one record).
+    #: bytes per producer record batch; unset: aiokafka's 16384
     producer_max_batch_size: int | None = Field(None, ge=1, alias="PRODUCER_MAX_BATCH_SIZE")
     producer_linger: float = Field(0.005, ge=0, le=1, alias="PRODUCER_LINGER")
+    #: read the true changelog ends before table recovery (streaming/faust_patches.py): Tansu's
+    #: ListOffsets reports the last batch's base offset + 1. Unset: on with the embedded broker
+    broker_log_end_probe: bool | None = Field(None, alias="BROKER_LOG_END_PROBE")
+    #: how long the broker may hold a fetch with no new data (Faust hard-codes 1500 ms; Tansu
+    #: holds every idle fetch that long). Unset: 500 (Kafka's default); 50 with the embedded broker
+    consumer_fetch_max_wait_ms: int | None = Field(None, ge=0, le=60_000,
+                                                   alias="CONSUMER_FETCH_MAX_WAIT_MS")
+    #: deliver a record to its stream without Faust's per-record wait_first when nothing can block
+    consumer_drain_fast_path: bool = Field(True, alias="CONSUMER_DRAIN_FAST_PATH")
+    #: records an agent handles per batch (outputs sent and tables written once per batch)
+    batch_max: int = Field(500, ge=1, le=100_000, alias="BATCH_MAX")
+    #: how long a batch waits for more records before it is handled (latency bound)
+    batch_within_ms: float = Field(5.0, ge=0.0, le=10_000.0, alias="BATCH_WITHIN_MS")
+    #: event loop of the worker; unset: uvloop when installed, else asyncio
+    event_loop: EventLoop | None = Field(None, alias="EVENT_LOOP")
     # ---- broker security (real Kafka); unset: plaintext
     broker_ssl: bool = Field(False, alias="BROKER_SSL")
     broker_ssl_cafile: Path | None = Field(None, alias="BROKER_SSL_CAFILE")
@@ -75,8 +93,9 @@ class Settings(BaseModel):
 
     @field_validator(
         "broker_url", "redis_url", "admin_token", "worker_id", "broker_ssl_cafile",
-        "producer_max_batch_size",
-        "broker_sasl_mechanism", "broker_sasl_username", "broker_sasl_password", mode="before",
+        "producer_max_batch_size", "broker_log_end_probe", "consumer_fetch_max_wait_ms",
+        "event_loop", "broker_sasl_mechanism", "broker_sasl_username", "broker_sasl_password",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, v: Any) -> Any:
@@ -86,6 +105,11 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("event_loop", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("topic_prefix", "app_id")
     @classmethod
@@ -115,6 +139,27 @@ class Settings(BaseModel):
     @property
     def embedded_broker(self) -> bool:
         return self.broker_url is None
+
+    @property
+    def fetch_max_wait_ms(self) -> int:
+        """`consumer_fetch_max_wait_ms`, or the default for an external broker."""
+        if self.consumer_fetch_max_wait_ms is not None:
+            return self.consumer_fetch_max_wait_ms
+        return FETCH_WAIT_MS_DEFAULT
+
+    @property
+    def log_end_probe(self) -> bool:
+        return bool(self.broker_log_end_probe)
+
+    def resolved_event_loop(self) -> EventLoop:
+        """`event_loop`, or uvloop when it can be imported."""
+        if self.event_loop is not None:
+            return self.event_loop
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            return "asyncio"
+        return "uvloop"
 
     @property
     def faust_app_id(self) -> str:

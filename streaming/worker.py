@@ -14,11 +14,13 @@ local state can be ahead of the outputs; the changelog is written after the outp
 same producer, so the state rebuilt from it is not (see agents/matching.py).
 
 Other arguments go to Faust's worker command (``python app.py worker --help``); the log
-level defaults to ``LOG_LEVEL``. uvloop is used when installed.
+level defaults to ``LOG_LEVEL``. The event loop is ``EVENT_LOOP`` (default: uvloop when
+installed), set before Faust is imported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -26,8 +28,9 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from streaming.settings import Settings, SettingsError, load_settings
+from streaming.settings import FETCH_WAIT_MS_EMBEDDED, Settings, SettingsError, load_settings
 
 log = logging.getLogger("leadstream.worker")
 
@@ -65,23 +68,54 @@ def _pin_log_levels(level: str) -> None:
         logging.getLogger(name).setLevel(max(lvl, logging.INFO))
 
 
-def _loop_args() -> list[str]:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return []
-    return ["--loop", "uvloop"]
+def use_event_loop(name: str) -> str:
+    """Make `name` (asyncio|uvloop) the event loop of this process; returns the one in use.
+
+    Faust picks its loop at ``import faust`` (``--loop``/``-L`` in argv, or ``FAUST_LOOP``/
+    ``F_LOOP``), before `main` could set argv; so this runs before Faust is imported, sets the
+    asyncio policy itself and leaves Faust nothing to override."""
+    for var in ("FAUST_LOOP", "F_LOOP"):
+        os.environ.pop(var, None)
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            print("worker: EVENT_LOOP=uvloop but uvloop is not installed: using asyncio",
+                  file=sys.stderr)
+            return "asyncio"
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return "uvloop"
+    if "faust" in sys.modules and not isinstance(asyncio.get_event_loop_policy(),
+                                                 asyncio.DefaultEventLoopPolicy):
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    return "asyncio"
 
 
 def faust_argv(prog: str, args: Sequence[str], level: str) -> list[str]:
-    """The argv for Faust's CLI: ``[prog, --loop uvloop, worker, -l level, *rest]``."""
+    """The argv for Faust's CLI: ``[prog, worker, -l level, *rest]`` (the loop is chosen by
+    `use_event_loop`, not by ``--loop``)."""
     args = list(args)
     if not args or args[0] != "worker":
         return [prog, *args]
     rest = args[1:]
     has_level = any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in rest)
     level_args = [] if has_level else ["-l", _FAUST_LEVELS.get(level, "info")]
-    return [prog, *_loop_args(), "worker", *level_args, *rest]
+    return [prog, "worker", *level_args, *rest]
+
+
+def _log_runtime(app: Any, settings: Settings) -> None:
+    """One INFO line at start with the loop actually running and the Faust patch options."""
+    from streaming import faust_patches
+
+    async def leadstream_runtime() -> None:
+        loop = asyncio.get_running_loop()
+        o = faust_patches.OPTIONS
+        log.info("leadstream runtime: event loop %s.%s; fetch wait %s ms; log end probe %s; "
+                 "drain fast path %s", type(loop).__module__, type(loop).__qualname__,
+                 o.fetch_max_wait_ms, "on" if o.log_end_probe else "off",
+                 "on" if o.drain_fast_path else "off")
+
+    app.task(leadstream_runtime)
 
 
 def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
@@ -95,8 +129,10 @@ def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     print(f"worker: embedded broker {broker.url} (in memory; log {broker.log_path})",
           file=sys.stderr)
     update: dict[str, object] = {"broker_url": broker.url}
-    if settings.producer_max_batch_size is None:  # Tansu: one record per batch (settings.py)
-        update["producer_max_batch_size"] = 1
+    if settings.broker_log_end_probe is None:  # Tansu under-reports log ends (faust_patches)
+        update["broker_log_end_probe"] = True
+    if settings.consumer_fetch_max_wait_ms is None:  # Tansu holds idle fetches that long
+        update["consumer_fetch_max_wait_ms"] = FETCH_WAIT_MS_EMBEDDED
     return settings.model_copy(update=update), broker
 
 
@@ -153,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    use_event_loop(settings.resolved_event_loop())  # before anything imports Faust
     wants_help = bool(HELP_FLAGS.intersection(args))
     running_worker = bool(args) and args[0] == "worker" and not wants_help
     holder = _load_rules(settings)
@@ -181,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app = create_app(settings, holder)  # type: ignore[arg-type]
     _pin_log_levels(settings.log_level)
+    if running_worker:
+        _log_runtime(app, settings)
     sys.argv = faust_argv(prog, args, settings.log_level)
     clean = False
     try:

@@ -3,11 +3,12 @@ table partition, each changelogged to ``<TOPIC_PREFIX><APP_ID>-<table>-changelog
 
 | table | key | value | written by |
 |---|---|---|---|
-| parties | party_id | `PartyState.to_bytes()` (window, leads, seen ids, progress) | matching |
+| parties | party_id | `PartyState.to_bytes()`: header (leads, clocks, progress) | matching |
+| party-parts | party id + part | window segments, seen ids (`part_writes()`) | matching |
 | leads | lead_id | `{"lead": Lead.to_json(), "offset": n}` (lead-events offset) | processing |
 | imported | `osr_key` (source system + OSR) | `{"party_id", "offset"}` (first party) | imports |
 
-All three are partitioned like their source topics (keyed by party, resp. OSR), so every
+All are partitioned like their source topics (keyed by party, resp. OSR), so every
 read is local. No windowed tables: the lookback window is event time, kept in PartyState
 and evicted by the core (NOTES-stack on Faust's wall-clock windows).
 """
@@ -20,6 +21,7 @@ from typing import Any
 from tables.options import RocksOptions
 
 PARTIES = "parties"
+PARTY_PARTS = "party-parts"
 LEADS = "leads"
 IMPORTED = "imported"
 
@@ -27,11 +29,13 @@ IMPORTED = "imported"
 @dataclass(frozen=True, slots=True)
 class Tables:
     parties: Any
+    party_parts: Any
     leads: Any
     imported: Any
 
     def all(self) -> dict[str, Any]:
-        return {PARTIES: self.parties, LEADS: self.leads, IMPORTED: self.imported}
+        return {PARTIES: self.parties, PARTY_PARTS: self.party_parts, LEADS: self.leads,
+                IMPORTED: self.imported}
 
 
 def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
@@ -42,7 +46,8 @@ def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
         )
 
     return Tables(
-        parties=table(PARTIES, "party_id -> PartyState (window, leads, seen ids, progress)"),
+        parties=table(PARTIES, "party_id -> PartyState header (leads, clocks, progress)"),
+        party_parts=table(PARTY_PARTS, "party part key -> window segment or seen id"),
         leads=table(LEADS, "lead_id -> latest lead snapshot and lead-events offset"),
         imported=table(IMPORTED, "source system + orig_system_reference -> imported lead"),
     )

@@ -110,7 +110,7 @@ def test_redelivered_old_interaction_survives_saved_state() -> None:
     """The same after the party state went through bytes (a restart)."""
     r = run(RULES, interaction("i1", at=0), interaction("i2", at=0),
             interaction("i3", type="WEB_AD_VISIT", at=40))
-    r.pipe.parties = {p: PartyState.from_bytes(s.to_bytes()) for p, s in r.pipe.parties.items()}
+    r.pipe.reload()  # every party is loaded again from its stored header and parts
     r.feed(interaction("i1", at=0))
     assert r.outcomes[-1].outcome == "DUPLICATE"
 

@@ -282,3 +282,57 @@ interaction_rule_sets:
     assert links["a"].interaction_lead_id != links["b"].interaction_lead_id
     again = run(rules, interaction("a", at=0), interaction("b", at=1, source_code="PROMO"))
     assert [lk.to_json() for lk in again.links] == [lk.to_json() for lk in r.links]
+
+
+# --------------------------------------------------------------------------- stored window
+
+# (name, seed, entries, ts spread in days, late arrival share, scores, threshold)
+STORED_CASES: list[tuple[str, int, int, float, float, list[int | float], int | float]] = [
+    ("in order, never fires", 1, 400, 90, 0.0, [1, 2, 3], 10**9),
+    ("late arrivals and expiry", 2, 400, 200, 0.3, [1, 2, 5], 10**9),
+    ("fires often", 3, 400, 60, 0.2, [1, 2, 5, 10], 20),
+    ("negative scores", 4, 300, 60, 0.2, [-5, 5, 10, 1], 40),
+    ("float scores at the threshold", 5, 300, 60, 0.2, [0.1, 0.2, 0.3, 0.7], 3.3),
+    ("equal timestamps", 6, 300, 0, 0.0, [1], 150),
+]
+
+
+@pytest.mark.parametrize(("seed", "n", "spread", "late", "scores", "threshold"),
+                         [c[1:] for c in STORED_CASES], ids=[c[0] for c in STORED_CASES])
+def test_stored_window_decides_like_the_reference(seed: int, n: int, spread: float,
+                                                  late: float, scores: list[int | float],
+                                                  threshold: int | float) -> None:
+    """`agg_stored` over a stored window (through part bytes) equals `agg` over a tuple:
+    the same expired entries in the same order, the same fired entries, the same window."""
+    import random
+
+    from models.state import PartyState
+
+    rnd = random.Random(seed)
+    day = 86_400.0
+    lookback = 30 * day
+    parts: dict[bytes, bytes] = {}
+    st = PartyState.from_bytes(None, parts.get)
+    ref = win.initialize()
+    clock = 0.0
+    for i in range(n):
+        clock += spread * day / n
+        t = clock - rnd.random() * 40 * day if rnd.random() < late else clock
+        e = PendingEntry(f"e{i}", "", t, i, rnd.choice(scores), "s", "v")
+        want = win.agg(ref, e, lookback, threshold)
+        d = st.edit("P1")
+        got = win.agg_stored(d, e, lookback, threshold)
+        if not got.entry_expired and not got.fired:
+            d.remember(e.interaction_id, e.ts, lookback, entry=e)
+        new = d.freeze()
+        for k, v in new.part_writes().items():
+            if v is None:
+                parts.pop(k, None)
+            else:
+                parts[k] = v
+        st = PartyState.from_bytes(new.committed().to_bytes(), parts.get)
+        assert (got.expired, got.entry_expired, got.fired) == \
+            (want.expired, want.entry_expired, want.fired), i
+        ref = want.window
+        assert st.wcount == len(ref)
+    assert st.window == ref

@@ -51,9 +51,9 @@ TEST_ENV = {
     "BROKER_HEARTBEAT_INTERVAL": "0.5",
     "BROKER_REBALANCE_TIMEOUT": "3",
     "BROKER_COMMIT_INTERVAL": "0.5",
-    # Tansu: one record per batch, or ListOffsets under-reports changelog ends and Faust's
-    # recovery fails (ConsistencyError) or stops early (see streaming/settings.py)
-    "PRODUCER_MAX_BATCH_SIZE": "1",
+    # Tansu: ListOffsets under-reports changelog ends (last batch's base + 1); the worker
+    # probes the true ends before recovery (on by itself only with the embedded broker)
+    "BROKER_LOG_END_PROBE": "true",
     "LOG_LEVEL": "INFO",
     "PYTHONUNBUFFERED": "1",
 }

@@ -125,5 +125,57 @@ def test_faust_argv(args: list[str], level: str, expected_tail: list[str]) -> No
     argv = faust_argv("app.py", args, level)
     assert argv[0] == "app.py"
     assert argv[-len(expected_tail):] == expected_tail
-    if args[0] == "worker":
-        assert argv[1:3] == ["--loop", "uvloop"]
+    assert "--loop" not in argv  # too late for Faust: the worker sets the loop itself
+
+
+def test_streaming_patch_settings() -> None:
+    from streaming.app import patch_options
+
+    s = load_settings({"BROKER_URL": "kafka://k:9092"})
+    assert (s.broker_log_end_probe, s.consumer_fetch_max_wait_ms, s.event_loop) == (
+        None, None, None)
+    o = patch_options(s)
+    assert (o.log_end_probe, o.fetch_max_wait_ms, o.drain_fast_path) == (False, 500, True)
+    s = load_settings({"BROKER_URL": "kafka://k:9092", "BROKER_LOG_END_PROBE": "true",
+                       "CONSUMER_FETCH_MAX_WAIT_MS": "15", "CONSUMER_DRAIN_FAST_PATH": "0",
+                       "EVENT_LOOP": " AsyncIO "})
+    o = patch_options(s)
+    assert (o.log_end_probe, o.fetch_max_wait_ms, o.drain_fast_path) == (True, 15, False)
+    assert s.resolved_event_loop() == "asyncio"
+    assert load_settings({"EVENT_LOOP": ""}).event_loop is None
+    with pytest.raises(SettingsError) as err:
+        load_settings({"CONSUMER_FETCH_MAX_WAIT_MS": "-1", "EVENT_LOOP": "trio"})
+    assert sorted(e.split(":")[0] for e in err.value.errors) == [
+        "CONSUMER_FETCH_MAX_WAIT_MS", "EVENT_LOOP"]
+
+
+def test_embedded_broker_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded broker (Tansu) gets the log end probe and a short fetch wait; explicit
+    values win."""
+    from streaming import worker
+    from streaming.settings import FETCH_WAIT_MS_EMBEDDED
+
+    class FakeBroker:
+        url = "kafka://127.0.0.1:1"
+        log_path = tmp_path / "tansu.log"
+
+        def __init__(self, **kw: object) -> None: ...
+
+        def start(self) -> None: ...
+
+    monkeypatch.setattr("streaming.broker.EmbeddedBroker", FakeBroker)
+    s, _ = worker.start_embedded_broker(load_settings({"DATA_DIR": str(tmp_path)}))
+    assert s.log_end_probe and s.fetch_max_wait_ms == FETCH_WAIT_MS_EMBEDDED
+    assert s.producer_max_batch_size is None  # batches are fine with the probe
+    s, _ = worker.start_embedded_broker(load_settings({
+        "DATA_DIR": str(tmp_path), "BROKER_LOG_END_PROBE": "false",
+        "CONSUMER_FETCH_MAX_WAIT_MS": "100"}))
+    assert not s.log_end_probe and s.fetch_max_wait_ms == 100
+
+
+def test_batch_settings_bounded() -> None:
+    s = load_settings({"BATCH_MAX": "50", "BATCH_WITHIN_MS": "2.5"})
+    assert (s.batch_max, s.batch_within_ms) == (50, 2.5)
+    assert load_settings({}).batch_max == 500
+    with pytest.raises(SettingsError, match="BATCH_MAX"):
+        load_settings({"BATCH_MAX": "0"})

@@ -1,0 +1,48 @@
+"""Send a batch's records as record batches, one future per (topic, partition) batch.
+
+`AIOKafkaProducer.send` costs a future, a metadata check and an accumulator lookup per
+record; a batch of decisions sends thousands of records at once, so they are grouped by
+(topic, partition) in order and appended to aiokafka `BatchBuilder`s (`create_batch` /
+`send_batch`, aiokafka's public batch API), which respect the producer's `max_batch_size`.
+Partitions are chosen as `send` would: the given one, else the producer's partitioner on the
+key (murmur2, as Kafka's Java client). Faust's commit flushes the same producer first, so
+these records are covered like any other send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+#: (topic, key, value, headers, partition)
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
+
+
+async def send_records(producer: Any, records: Iterable[Record]) -> dict[tuple[str, int], Any]:
+    """Queue `records` on `producer` (an AIOKafkaProducer); returns, per (topic, partition),
+    (future of its last batch, number of records in that batch): the future resolves to the
+    batch's RecordMetadata (offset = the batch's base offset) once the broker has it."""
+    groups: dict[tuple[str, int], list[Record]] = {}
+    known: set[str] = set()
+    for rec in records:
+        topic, key, value, _headers, partition = rec
+        if topic not in known:
+            await producer.client._wait_on_metadata(topic)
+            known.add(topic)
+        if partition is None:
+            partition = producer._partition(topic, None, key, value, key, value)
+        groups.setdefault((topic, partition), []).append(rec)
+    last: dict[tuple[str, int], Any] = {}
+    for (topic, partition), recs in groups.items():
+        batch = producer.create_batch()
+        for _topic, key, value, headers, _p in recs:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
+                batch.close()
+                await producer.send_batch(batch, topic, partition=partition)
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None, headers=headers or [])
+        batch.close()
+        count = batch.record_count()
+        fut = await producer.send_batch(batch, topic, partition=partition)
+        last[(topic, partition)] = (fut, count)
+    return last

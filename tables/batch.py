@@ -1,0 +1,103 @@
+"""Write-back access to Faust tables for one batch of records.
+
+Faust's per-key table API (`table[k]`, `table[k] = v`) finds the partition through the
+current event, reads RocksDB twice for `get` (`in`, then `[]`), runs sensors and sends one
+changelog record per assignment. The agents handle records in batches (`Stream.take_events`),
+so they read and write through a `TableBatch` instead:
+
+- reads go to the batch's own writes first, then to the RocksDB instance of the record's
+  partition (one `get`);
+- writes stay in memory until `flush()`, so a key written by several records of one batch
+  (a busy party) costs one RocksDB put and one changelog record per batch;
+- `drain()` writes each changed key to its partition's RocksDB instance and returns its
+  changelog record (same topic, partition, key and raw value as `table[k] = v` would send;
+  None deletes the key: a tombstone); the agent sends them with its outputs and calls
+  `note_sent`, which keeps Faust's persisted changelog offset as `Table.send_changelog` does.
+
+The agents drain their tables after the batch's outputs (agents/runtime.py) and before the
+batch's events are acked, so Faust's commit (producer flush first) covers both. Keys and
+values are raw bytes (bytes-typed tables use Faust's raw serializer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from faust.types import TP
+
+from agents.outbox import Record
+
+_DELETE = None
+
+
+class TableBatch:
+    """Pending writes to one Faust table, keyed by (partition, key)."""
+
+    __slots__ = ("table", "topic", "_store", "_dbs", "_writes")
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.topic: str = table.changelog_topic.get_topic_name()
+        self._store = table.data  # faust.stores.rocksdb.Store (opened on first use)
+        self._dbs: dict[int, Any] = {}
+        self._writes: dict[tuple[int, bytes], bytes | None] = {}
+
+    def _db(self, partition: int) -> Any:
+        db = self._dbs.get(partition)
+        if db is None:
+            db = self._dbs[partition] = self._store._db_for_partition(partition)
+        return db
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The key's value as this batch sees it."""
+        pending = self._writes.get((partition, key), self)
+        if pending is not self:
+            return pending  # type: ignore[return-value]
+        value = self._db(partition).get(key)
+        return bytes(value) if value is not None else None
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Set (None: delete) the key at the next `flush()`."""
+        self._writes[(partition, key)] = value
+
+    def __len__(self) -> int:
+        return len(self._writes)
+
+    def drain(self, puts: bool = True, deletes: bool = True) -> list[Record]:
+        """Write pending keys (`puts`: values, `deletes`: deletions) to RocksDB; returns their
+        changelog records for the caller to send (agents/outbox.py), then `note_sent`."""
+        if puts and deletes:
+            writes, self._writes = self._writes, {}
+        else:
+            writes = {k: v for k, v in self._writes.items() if (v is _DELETE) == deletes}
+            for k in writes:
+                del self._writes[k]
+        topic = self.topic
+        out: list[Record] = []
+        for (partition, key), value in writes.items():
+            db = self._db(partition)
+            if value is _DELETE:
+                db.delete(key)
+            else:
+                db.put(key, value)
+            out.append((topic, key, value, None, partition))
+        if not self._writes:
+            self._dbs.clear()  # partitions may be revoked between batches: reopen lazily
+        return out
+
+    def note_sent(self, sent: dict[tuple[str, int], Any]) -> None:
+        """Keep Faust's persisted changelog offset (what a restart that keeps its RocksDB
+        files resumes from), as `Table.send_changelog`'s callback does, once per batch."""
+        for (topic, partition), (fut, count) in sent.items():
+            if topic == self.topic:
+                fut.add_done_callback(
+                    lambda f, p=partition, n=count: self._persisted(p, f, n))
+
+    def _persisted(self, partition: int, fut: Any, count: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        offset = fut.result().offset + count - 1
+        # a partition closed by a rebalance meanwhile: its next owner recovers it anyway
+        with contextlib.suppress(Exception):
+            self._store.set_persisted_offset(TP(self.topic, partition), offset)
