@@ -23,14 +23,14 @@ async def send_records(producer: Any, records: Iterable[Record]) -> dict[tuple[s
     (future of its last batch, number of records in that batch): the future resolves to the
     batch's RecordMetadata (offset = the batch's base offset) once the broker has it."""
     groups: dict[tuple[str, int], list[Record]] = {}
-    known: set[str] = set()
+    partitions: dict[str, tuple[list[int], list[int]]] = {}
     for rec in records:
         topic, key, value, _headers, partition = rec
-        if topic not in known:
-            await producer.client._wait_on_metadata(topic)
-            known.add(topic)
         if partition is None:
-            partition = producer._partition(topic, None, key, value, key, value)
+            if topic not in partitions:
+                partitions[topic] = await _partitions_of(producer, topic)
+            every, available = partitions[topic]
+            partition = producer._partitioner(key, every, available)
         groups.setdefault((topic, partition), []).append(rec)
     last: dict[tuple[str, int], Any] = {}
     for (topic, partition), recs in groups.items():
@@ -46,3 +46,14 @@ async def send_records(producer: Any, records: Iterable[Record]) -> dict[tuple[s
         fut = await producer.send_batch(batch, topic, partition=partition)
         last[(topic, partition)] = (fut, count)
     return last
+
+
+async def _partitions_of(producer: Any, topic: str) -> tuple[list[int], list[int]]:
+    """(all, available) partitions of `topic`, read right after its metadata is there.
+
+    They must be captured at once: once the client asks for the metadata of a topic it did
+    not know, its next metadata update lists only the topics it was asked about, so a topic
+    known from the bootstrap (all topics) can drop out of the cluster view in between."""
+    every = await producer.client._wait_on_metadata(topic)
+    available = producer.client.cluster.available_partitions_for_topic(topic) or every
+    return sorted(every), sorted(available)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,23 @@ Handler = Callable[[Any, float], Awaitable[None]]
 
 #: table writes to send at the end of a batch: (table, its puts?, its deletions?)
 Drain = tuple[TableBatch, bool, bool]
+#: exit status of a worker that stopped itself because a batch's results could not be sent
+EXIT_UNSENT = 70
+
+
+def exit_worker(agent: str, exc: BaseException) -> None:
+    """Fail-stop: a batch whose outputs or table writes could not be sent must not be acked
+    (Faust's `take_events` acks a batch's events however its consumer ends, and a restarted
+    agent would go on without them). Exiting at once leaves the offsets uncommitted and the
+    ``worker.running`` marker behind, so the next start rebuilds the local tables from the
+    changelogs and the batch is delivered again (streaming/worker.py)."""
+    log.critical("agent %s could not send a batch's results (%s: %s); stopping the worker "
+                 "so the batch is delivered again", agent, type(exc).__name__, exc,
+                 exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_UNSENT)
+
+
 #: the running batch's outbox (records queued by `Runtime.send`); None outside a batch
 _OUTBOX: contextvars.ContextVar[list[Record] | None] = contextvars.ContextVar(
     "leadstream_outbox", default=None)
@@ -65,6 +83,8 @@ class Runtime:
     started_at: float = field(default_factory=time.monotonic)
     #: last offset handled per (topic, partition) of the input topics (consumer lag gauge)
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: called when a batch fails after its records were handled (`exit_worker`; tests swap it)
+    fail_stop: Callable[[str, BaseException], None] = exit_worker
 
     # ------------------------------------------------------------------ partitions
     def partitions_of(self, topic: str) -> int:
@@ -164,7 +184,8 @@ class Runtime:
 
         `take_events` acks a batch's events when the loop moves on, even if the loop was
         cancelled (a worker stopping), so a batch is finished under `asyncio.shield` before a
-        cancellation is let through."""
+        cancellation is let through. A batch that fails after its records were handled (its
+        results could not be sent) stops the worker: `fail_stop`."""
         max_n, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
         async for events in stream.take_events(max_n, within):
             task = asyncio.ensure_future(
@@ -173,6 +194,11 @@ class Runtime:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 await asyncio.wait([task])
+                if not task.cancelled() and task.exception() is not None:
+                    self.fail_stop(agent, task.exception())  # type: ignore[arg-type]
+                raise
+            except Exception as exc:  # a record's own failure is dead-lettered in the batch
+                self.fail_stop(agent, exc)
                 raise
 
     async def _run_batch(self, events: list[Any], handle: Handler, agent: str,

@@ -1,0 +1,92 @@
+"""`Runtime.consume`: a batch whose results cannot be sent stops the worker (fail-stop) before
+the stream can move on and ack it; the default stop is a process exit with `EXIT_UNSENT`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from agents.runtime import EXIT_UNSENT, Runtime
+from streaming.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Unreachable:
+    """An AIOKafkaProducer whose broker is gone: its metadata lookup fails."""
+
+    def __init__(self) -> None:
+        self.client = SimpleNamespace(_wait_on_metadata=self._fail)
+
+    async def _fail(self, topic: str) -> None:
+        raise KafkaConnectionError(f"no broker for {topic}")
+
+
+class _Stream:
+    def __init__(self, batches: list[list[Any]]) -> None:
+        self.batches = batches
+        self.acked: list[int] = []
+
+    async def take_events(self, n: int, within: float) -> AsyncIterator[list[Any]]:
+        for batch in self.batches:
+            try:
+                yield batch
+            finally:  # as Faust's take_events: acked however the consumer ends
+                self.acked += [e.message.offset for e in batch]
+
+
+def _event(offset: int) -> Any:
+    return SimpleNamespace(message=SimpleNamespace(
+        topic="in", partition=0, offset=offset, key=b"k", value=b"v", headers=[]))
+
+
+def _runtime() -> Runtime:
+    app = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=_Unreachable))
+    return Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
+                   topics=None, tables=None)  # type: ignore[arg-type]
+
+
+async def test_unsendable_batch_stops_before_the_next_one() -> None:
+    rt = _runtime()
+    stops: list[tuple[str, BaseException]] = []
+    rt.fail_stop = lambda agent, exc: stops.append((agent, exc))
+    handled: list[int] = []
+
+    async def handle(message: Any, received: float) -> None:
+        handled.append(message.offset)
+        await rt.send("out", message.key, message.value)
+
+    stream = _Stream([[_event(0), _event(1)], [_event(2)]])
+    with pytest.raises(KafkaConnectionError):
+        await rt.consume(stream, handle, "test")
+    assert handled == [0, 1]  # the second batch was never taken
+    assert [(a, type(e)) for a, e in stops] == [("test", KafkaConnectionError)]
+
+
+def test_default_fail_stop_exits_the_process() -> None:
+    code = textwrap.dedent("""
+        import asyncio
+        from tests.agents.test_runtime import _Stream, _event, _runtime
+
+        async def main():
+            rt = _runtime()
+            async def handle(message, received):
+                await rt.send("out", message.key, message.value)
+            await rt.consume(_Stream([[_event(0)]]), handle, "test")
+            print("went on")
+
+        asyncio.run(main())
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == EXIT_UNSENT, proc.stderr
+    assert "went on" not in proc.stdout
+    assert "could not send a batch's results" in proc.stderr
