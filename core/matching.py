@@ -28,7 +28,7 @@ from rules.compiled import Rules
 BEYOND_HORIZON = "older than the lookback behind the party's newest interaction"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # a transient result (not frozen: a frozen __init__ costs ~4x)
 class MatchDecision:
     state: PartyState
     outcomes: list[Outcome] = field(default_factory=list)
@@ -111,7 +111,7 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         return MatchDecision(_remembered(state, it, rules), [Outcome(
             it.interaction_id, OutcomeCode.EXPIRED, it.party_id, scored.score, None,
             scored.rule_set_id, version, reason=BEYOND_HORIZON)])
-    lead = choose_lead(state.leads, it, rules)
+    lead = choose_lead(state.leads, it, rules) if state.leads else None
     if lead is not None:
         d = state.edit(it.party_id)
         d.remember(it.interaction_id, it.ts, lookback, lead_id=lead.lead_id)

@@ -16,7 +16,6 @@ Engine semantics, per engine:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -100,8 +99,12 @@ def _first_match(ps: ProcessingSet, lookup: Lookup) -> tuple[str, Result] | None
 
 def decide(engine: str, lead: Lead, rules: Rules, at: str) -> Decision:
     """Run one engine on `lead` (read only) and say what it decides and why."""
+    return _decide(engine, lead, rules, day_of(at))
+
+
+def _decide(engine: str, lead: Lead, rules: Rules, day: date) -> Decision:
     lookup = _lookup(lead)
-    sets = _eligible_sets(engine, rules, day_of(at), lookup)
+    sets = _eligible_sets(engine, rules, day, lookup)
     for prec in sorted({ps.precedence for ps in sets}, reverse=True):
         hits: list[tuple[int, str, str, Result]] = []
         for ps in sets:
@@ -131,33 +134,40 @@ def run_engines(lead: Lead, rules: Rules, at: str) -> Lead:
     to `processing`; `rules_version` is set to the version of `rules`.
     """
     out = lead.copy()
-    if out.qualified is not True:
-        d = decide(QUALIFICATION, out, rules, at)
-        out.qualified = bool(d.result)
-        out.processing.append(_audit(d, rules, at))
-    if out.qualified is True and out.rating is None:
-        d = decide(RATING, out, rules, at)
-        out.rating = None if d.result is None else str(d.result)
-        out.processing.append(_audit(d, rules, at))
-    if out.channel is None:
-        d = decide(CHANNEL_SELECTION, out, rules, at)
-        out.channel = None if d.result is None else str(d.result)
-        out.processing.append(_audit(d, rules, at))
-    out.rules_version = rules.version
+    _run_engines_on(out, rules, at)
     return out
 
 
+def _run_engines_on(out: Lead, rules: Rules, at: str) -> None:
+    """`run_engines` on a lead this module has just copied (changed in place)."""
+    day = day_of(at)
+    if out.qualified is not True:
+        d = _decide(QUALIFICATION, out, rules, day)
+        out.qualified = bool(d.result)
+        out.processing.append(_audit(d, rules, at))
+    if out.qualified is True and out.rating is None:
+        d = _decide(RATING, out, rules, day)
+        out.rating = None if d.result is None else str(d.result)
+        out.processing.append(_audit(d, rules, at))
+    if out.channel is None:
+        d = _decide(CHANNEL_SELECTION, out, rules, day)
+        out.channel = None if d.result is None else str(d.result)
+        out.processing.append(_audit(d, rules, at))
+    out.rules_version = rules.version
+
+
 def needs_reevaluation(lead: Lead, rules: Rules, at: str) -> bool:
-    """Whether any eligible processing rule set (any engine) refers to `interaction_score`."""
-    day, lookup = day_of(at), _lookup(lead)
-    sets: Iterable[ProcessingSet] = (ps for e in ENGINES for ps in rules.engines.get(e, ()))
-    return any(ps.uses_interaction_score and _eligible(ps, day, lookup) for ps in sets)
+    """Whether any eligible processing rule set (any engine) refers to `interaction_score`.
+
+    Only the sets in `rules.score_dependent_sets` (ACTIVE, referring to it) can; with none,
+    neither the date nor the lead's lookup is needed.
+    """
+    return bool(rules.score_dependent_sets) and _reevaluates(lead, rules, day_of(at))
 
 
-def _reset_and_run(lead: Lead, rules: Rules, at: str) -> Lead:
-    out = lead.copy()
-    out.qualified = out.rating = out.channel = None
-    return run_engines(out, rules, at)
+def _reevaluates(lead: Lead, rules: Rules, day: date) -> bool:
+    lookup = _lookup(lead)
+    return any(_eligible(ps, day, lookup) for ps in rules.score_dependent_sets)
 
 
 def apply_lead_event(lead: Lead | None, ev: LeadEvent, rules: Rules) -> Lead:
@@ -203,8 +213,11 @@ def _link(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
     if ev.interaction_id is not None:
         out.interaction_ids.append(ev.interaction_id)
     out.updated_at = ev.at
-    if needs_reevaluation(lead, rules, ev.at) or needs_reevaluation(out, rules, ev.at):
-        return _reset_and_run(out, rules, ev.at)
+    if rules.score_dependent_sets:  # reevaluation: before or after the score change
+        day = day_of(ev.at)
+        if _reevaluates(lead, rules, day) or _reevaluates(out, rules, day):
+            out.qualified = out.rating = out.channel = None
+            _run_engines_on(out, rules, ev.at)
     return out
 
 

@@ -43,6 +43,8 @@ def read_id(doc: Mapping[str, Any], name: str, errors: list[str], required: bool
             max_len: int | None = MAX_ID_LEN) -> str | None:
     """An id-like text field (strings, or integers read as text); problems go to `errors`."""
     v = doc.get(name)
+    if type(v) is str and v and (max_len is None or len(v) <= max_len):
+        return v  # the common case, decided by the checks below as well
     if v is None or v == "":
         if required:
             errors.append(f"{name}: required")

@@ -81,6 +81,13 @@ class Rules:
     engines: dict[str, tuple[ProcessingSet, ...]] = field(default_factory=dict)
     guests: frozenset[str] = frozenset()
     lookback_seconds: float = 30 * 86400.0
+    # Per interaction type: the ACTIVE scoring sets that score it, best first (highest
+    # precedence, then highest score for the type, then smallest id), so that scoring can
+    # stop at the first set that is in date and whose guard holds.
+    scoring_order: dict[str, tuple[ScoringSet, ...]] = field(default_factory=dict)
+    # The ACTIVE processing sets (any engine) that refer to `interaction_score`: the only
+    # ones that can make a LINKED event reprocess its lead.
+    score_dependent_sets: tuple[ProcessingSet, ...] = ()
 
     @property
     def profiles(self) -> Profiles:
@@ -109,8 +116,21 @@ def _processing_set(rs: ProcessingRuleSet) -> ProcessingSet:
     )
 
 
+def _scoring_order(sets: tuple[ScoringSet, ...]) -> dict[str, tuple[ScoringSet, ...]]:
+    types = {t for s in sets if s.active for t in s.scores}
+    return {
+        t: tuple(sorted((s for s in sets if s.active and t in s.scores),
+                        key=lambda s: (-s.precedence, -s.scores[t], s.id)))
+        for t in sorted(types)
+    }
+
+
 def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Rules:
     enabled = {t.code: t.default_score for t in config.interaction_types if t.enabled}
+    scoring_sets = tuple(_scoring_set(rs, enabled) for rs in config.interaction_rule_sets)
+    engines = {
+        e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES
+    }
     return Rules(
         config=config,
         version=version,
@@ -120,10 +140,12 @@ def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Ru
         known_types=frozenset(t.code for t in config.interaction_types),
         status_rank={s.code: i for i, s in enumerate(config.lead_statuses)},
         open_statuses=frozenset(s.code for s in config.lead_statuses if s.open),
-        scoring_sets=tuple(_scoring_set(rs, enabled) for rs in config.interaction_rule_sets),
-        engines={
-            e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES
-        },
+        scoring_sets=scoring_sets,
+        engines=engines,
         guests=frozenset(config.profiles.guest_party_ids),
         lookback_seconds=config.profiles.lead_interaction_lookback_days * 86400.0,
+        scoring_order=_scoring_order(scoring_sets),
+        score_dependent_sets=tuple(
+            ps for e in ENGINES for ps in engines[e] if ps.active and ps.uses_interaction_score
+        ),
     )

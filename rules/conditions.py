@@ -90,6 +90,8 @@ def _as_number(v: Any) -> float | None:
 
 
 def _equal(actual: Any, expected: Any) -> bool:
+    if type(actual) is str and type(expected) is str:  # the common case: text against text
+        return actual == expected
     if isinstance(actual, bool) or isinstance(expected, bool):
         return actual is expected if isinstance(actual, bool) else False
     if _is_number(expected) or _is_number(actual):
@@ -98,41 +100,50 @@ def _equal(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
+def _in(actual: Any, values: list[Any]) -> bool:
+    for v in values:  # noqa: SIM110 - a loop, not any(): no generator per call (hot path)
+        if _equal(actual, v):
+            return True
+    return False
+
+
+def _numeric(compare: Callable[[float, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A numeric test: the actual value read as a number (else it fails), against `value`."""
+    def test(actual: Any, value: Any) -> bool:
+        a = _as_number(actual)
+        return a is not None and compare(a, value)
+    return test
+
+
+def _textual(compare: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    """A string test, case-insensitive; a non-string actual value fails."""
+    def test(actual: Any, value: Any) -> bool:
+        return isinstance(actual, str) and compare(actual.casefold(), str(value).casefold())
+    return test
+
+
+# op -> its test on one non-null scalar (is_null / is_not_null are decided before).
+_SCALAR_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": _equal,
+    "ne": lambda a, v: not _equal(a, v),
+    "in": _in,
+    "not_in": lambda a, v: not _in(a, v),
+    "lt": _numeric(lambda a, v: bool(a < v)),
+    "lte": _numeric(lambda a, v: bool(a <= v)),
+    "gt": _numeric(lambda a, v: bool(a > v)),
+    "gte": _numeric(lambda a, v: bool(a >= v)),
+    "between": _numeric(lambda a, v: bool(v[0] <= a <= v[1])),
+    "contains": _textual(lambda a, v: v in a),
+    "not_contains": _textual(lambda a, v: v not in a),
+    "begins_with": _textual(str.startswith),
+    "ends_with": _textual(str.endswith),
+}
+
+
 def _scalar_test(op: str, actual: Any, value: Any) -> bool:
     """Evaluate `op` on one non-null scalar."""
-    if op == "eq":
-        return _equal(actual, value)
-    if op == "ne":
-        return not _equal(actual, value)
-    if op == "in":
-        return any(_equal(actual, v) for v in value)
-    if op == "not_in":
-        return not any(_equal(actual, v) for v in value)
-    if op in NUMERIC_OPS or op == "between":
-        a = _as_number(actual)
-        if a is None:
-            return False
-        if op == "lt":
-            return bool(a < value)
-        if op == "lte":
-            return bool(a <= value)
-        if op == "gt":
-            return bool(a > value)
-        if op == "gte":
-            return bool(a >= value)
-        return bool(value[0] <= a <= value[1])
-    if op in STRING_OPS:
-        if not isinstance(actual, str):
-            return False
-        a_low, v_low = actual.casefold(), str(value).casefold()
-        if op == "contains":
-            return v_low in a_low
-        if op == "not_contains":
-            return v_low not in a_low
-        if op == "begins_with":
-            return a_low.startswith(v_low)
-        return a_low.endswith(v_low)
-    return False
+    test = _SCALAR_TESTS.get(op)
+    return test is not None and test(actual, value)
 
 
 def _is_null(actual: Any) -> bool:
@@ -147,9 +158,10 @@ def evaluate(cond: Condition, lookup: Lookup) -> bool:
     (`ne`, `not_in`, `not_contains`) only if every element does.
     """
     actual = lookup(cond.attribute)
-    if cond.op == "is_null":
+    op = cond.op
+    if op == "is_null":
         return _is_null(actual)
-    if cond.op == "is_not_null":
+    if op == "is_not_null":
         return not _is_null(actual)
     if _is_null(actual):
         return False
@@ -157,17 +169,20 @@ def evaluate(cond: Condition, lookup: Lookup) -> bool:
         elems = [a for a in actual if a is not None]
         if not elems:
             return False
-        if cond.op in NEGATIVE_OPS:
-            return all(_scalar_test(cond.op, a, cond.value) for a in elems)
-        return any(_scalar_test(cond.op, a, cond.value) for a in elems)
+        if op in NEGATIVE_OPS:
+            return all(_scalar_test(op, a, cond.value) for a in elems)
+        return any(_scalar_test(op, a, cond.value) for a in elems)
     if isinstance(actual, dict):
         return False
-    return _scalar_test(cond.op, actual, cond.value)
+    return _scalar_test(op, actual, cond.value)
 
 
 def evaluate_all(conds: Sequence[Condition], lookup: Lookup) -> bool:
     """AND of all conditions; an empty list holds."""
-    return all(evaluate(c, lookup) for c in conds)
+    for c in conds:  # noqa: SIM110 - a loop, not all(): no generator per call (hot path)
+        if not evaluate(c, lookup):
+            return False
+    return True
 
 
 def make_lookup(fields: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> Lookup:

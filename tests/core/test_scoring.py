@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from core.scoring import eligible_sets, score_interaction
+from core.validation import parse_interaction
 from tests.builders import interaction, make_rules, run
 
 SEEDED = "{id: seeded, status: ACTIVE, precedence: 1, scores: default}"
@@ -186,3 +189,47 @@ def test_guard_forms(guard: str, it: dict[str, Any], matches: bool) -> None:
                     "scores: {SURVEY_CALLBACK: 7}}"
     out = _outcome(sets, **it)
     assert out.rule_set_id == ("g" if matches else "seeded")
+
+
+def _reference(it: Any, rules: Any) -> tuple[Any, str] | None:
+    """The selection as CONTRACT §2.5 states it, over every eligible set."""
+    candidates = eligible_sets(it, rules)
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda s: (-s.precedence, -s.scores[it.type], s.id))
+    score = best.scores[it.type]
+    floor = rules.config.profiles.default_interaction_score
+    return (max(score, floor) if floor is not None else score), best.id
+
+
+MIXED = (
+    "{id: b, status: ACTIVE, precedence: 5, scores: {SURVEY_CALLBACK: 4, WEB_AD_VISIT: 9}},"
+    "{id: a, status: ACTIVE, precedence: 5, scores: {SURVEY_CALLBACK: 4}},"
+    "{id: dated, status: ACTIVE, precedence: 9, start_date: 2024-03-10, end_date: 2024-03-20,"
+    " scores: {SURVEY_CALLBACK: 1, WEB_AD_VISIT: 1}},"
+    "{id: us, status: ACTIVE, precedence: 7, guard: {country: [US]}, scores: default},"
+    "{id: draft, status: DRAFT, precedence: 99, scores: default},"
+    "{id: low, status: ACTIVE, precedence: 1, scores: {EVENT_REGISTRATION: -2}},"
+    "{id: big, status: ACTIVE, precedence: 7, guard: [{attribute: budget, op: gte, value: 10}],"
+    " scores: {SURVEY_CALLBACK: 2.5, EVENT_REGISTRATION: 30}}"
+)
+
+
+@pytest.mark.parametrize("floor", [None, 3])
+def test_scoring_order_agrees_with_eligible_sets(floor: int | None) -> None:
+    """`score_interaction` stops at the first eligible set of `rules.scoring_order`: the same
+    choice as the best of all eligible sets, on every combination tried here."""
+    rules = make_rules(f"interaction_rule_sets: [{MIXED}]", default_interaction_score=floor)
+    checked = 0
+    for type_ in ("SURVEY_CALLBACK", "WEB_AD_VISIT", "EVENT_REGISTRATION", "ITEM_INQUIRY"):
+        for at in ("2024-03-01T12:00:00Z", "2024-03-15T12:00:00Z", "2024-03-20T23:00:00-05:00"):
+            for country in (None, "US", "GB"):
+                for budget in (None, 5, 50):
+                    attrs = {} if budget is None else {"budget": budget}
+                    it = parse_interaction(orjson.dumps(interaction(
+                        "i1", type=type_, at=at, country=country, attributes=attrs)), rules)
+                    got = score_interaction(it, rules)
+                    assert (None if got is None else (got.score, got.rule_set_id)) == \
+                        _reference(it, rules), (type_, at, country, budget)
+                    checked += 1
+    assert checked == 108
