@@ -71,7 +71,7 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.lead_imports, name="leadstream.imports", concurrency=1)
     async def imports(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, after_outputs=[(imported, True, True)])
+        await rt.consume(stream, handle, AGENT, phases=[(), [(imported, True, True)]])
 
     return imports
 

@@ -61,7 +61,7 @@ def register(rt: Runtime) -> Any:
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, after_outputs=[(leads, True, True)])
+        await rt.consume(stream, handle, AGENT, phases=[(), [(leads, True, True)]])
 
     return processing
 

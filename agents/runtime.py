@@ -2,11 +2,12 @@
 
 Agents handle records in batches (`Stream.take_events`: up to `BATCH_MAX` records, or what
 arrived within `BATCH_WITHIN_MS`). While a batch runs, `send` only queues the record in the
-batch's outbox and table writes stay in `TableBatch`es; at the end of the batch the outbox
-goes to the producer (`app.producer.send`, in order), then the tables are flushed (RocksDB +
-changelog), then Faust acks the batch's events. Faust flushes the producer before it commits
-source offsets (faust/transport/consumer.py `_commit_offsets`), so everything a batch sent
-and wrote is in Kafka before its offsets are committed.
+batch's outbox and table writes stay in `TableBatch`es; at the end of the batch the outbox and
+the table writes go out as record batches in phases (`consume`), then Faust acks the batch's
+events. Faust flushes the producer before it commits source offsets
+(faust/transport/consumer.py `_commit_offsets`), so everything a batch sent and wrote is in
+Kafka before its offsets are committed; a batch that cannot be sent stops the worker
+(`exit_worker`).
 
 Origin headers: a record an agent forwards to another input of the job (feeds ->
 interactions, imports -> party-imports, a re-keyed record) carries ``ls-origin`` (source
@@ -171,16 +172,17 @@ class Runtime:
         self.positions[(message.topic, message.partition)] = message.offset
 
     async def consume(self, stream: Any, handle: Handler, agent: str,
-                      with_outputs: Sequence[Drain] = (),
-                      after_outputs: Sequence[Drain] = ()) -> None:
+                      phases: Sequence[Sequence[Drain]] = ()) -> None:
         """The loop every agent runs: batches of records (module docstring), each record
         handled in arrival order; an exception in one record is logged and dead-lettered,
         never allowed to stop the partition (NOTES-stack).
 
-        End of a batch: its outputs and the `with_outputs` table writes are sent and awaited
-        (the broker has them), then the `after_outputs` writes (an agent's commit point: a
-        party header, a lead) are sent. So a state that says a record was applied is never in
-        Kafka without that record's outputs, with one broker or several.
+        End of a batch: `phases` of table writes, each sent only once the broker has every
+        record of the phase before (the last one is not awaited); the batch's outputs go with
+        the first phase. An agent's commit point (a party header, a lead) is a later phase
+        than its outputs, so a state that says a record was applied is never in Kafka without
+        that record's outputs, with one broker or several; what the commit point stops using
+        (a big party's deleted parts) is deleted in a phase after it.
 
         `take_events` acks a batch's events when the loop moves on, even if the loop was
         cancelled (a worker stopping), so a batch is finished under `asyncio.shield` before a
@@ -189,7 +191,7 @@ class Runtime:
         max_n, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
         async for events in stream.take_events(max_n, within):
             task = asyncio.ensure_future(
-                self._run_batch(events, handle, agent, with_outputs, after_outputs))
+                self._run_batch(events, handle, agent, phases))
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -202,7 +204,7 @@ class Runtime:
                 raise
 
     async def _run_batch(self, events: list[Any], handle: Handler, agent: str,
-                         with_outputs: Sequence[Drain], after_outputs: Sequence[Drain]) -> None:
+                         phases: Sequence[Sequence[Drain]]) -> None:
         log = logging.getLogger(f"leadstream.agents.{agent}")
         _OUTBOX.set([])  # this task's own (the batch runs in a task of its own)
         for event in events:
@@ -214,10 +216,9 @@ class Runtime:
                               message.offset)
                 await self.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", agent)
             self.note_position(message)
-        await self._send_outbox(with_outputs, wait=bool(after_outputs))
-        if after_outputs:
-            _OUTBOX.set([])
-            await self._send_outbox(after_outputs, wait=False)
+        steps = list(phases) or [()]
+        for i, tables in enumerate(steps):
+            await self._send_outbox(tables, wait=i + 1 < len(steps))
         metrics.BATCH_SIZE.labels(agent=agent).observe(len(events))
 
 

@@ -153,6 +153,9 @@ class Pipeline:
     Party state is stored the way the streaming job stores it: `headers` (party id -> the
     header, the `parties` table) and `parts` (part key -> value, the `party-parts` table);
     each step's `part_writes()` are applied and its `committed()` state kept for the next.
+    Between `begin_batch()` and `end_batch()` steps are stored as the matching agent stores
+    a batch (its writes held until the end, then in two phases), so tests can kill it
+    between the phases (tests/core/test_crash_gap.py); `simulate` stores each step at once.
     """
 
     def __init__(self, rules: Rules) -> None:
@@ -163,22 +166,46 @@ class Pipeline:
         self.leads: dict[str, Lead] = {}
         self.osr_party: dict[str, str] = {}
         self.report: rep.Report = rep.initialize()
+        # batch mode (`begin_batch`): the running batch's writes, as the agent's TableBatches
+        self._batch_headers: dict[str, bytes] | None = None
+        self._batch_parts: dict[bytes, bytes | None] = {}
 
     @property
     def parties(self) -> PartyStates:
         return PartyStates(self)
 
     def get_part(self, key: bytes) -> bytes | None:
+        if self._batch_headers is not None and key in self._batch_parts:
+            return self._batch_parts[key]
         return self.parts.get(key)
 
+    def dropped_part(self, key: bytes) -> bytes | None:
+        """The stored value of a part the running batch deleted (else None)."""
+        if self._batch_headers is not None and key in self._batch_parts \
+                and self._batch_parts[key] is None:
+            return self.parts.get(key)
+        return None
+
     def state(self, party_id: str) -> PartyState:
+        if self._batch_headers is not None:  # as the matching agent loads it
+            raw = self._batch_headers.get(party_id)
+            in_batch = raw is not None
+            if raw is None:
+                raw = self.headers.get(party_id)
+            return PartyState.from_bytes(raw, self.get_part, in_batch=in_batch,
+                                         dropped=self.dropped_part)
         st = self._live.get(party_id)
         if st is None:
             st = PartyState.from_bytes(self.headers.get(party_id), self.get_part)
         return st
 
     def store(self, party_id: str, state: PartyState) -> None:
-        """Write a state as the streaming job does: its parts, then its header."""
+        """Write a state as the streaming job does: its parts, then its header (in batch mode:
+        into the batch's writes, stored by `end_batch`)."""
+        if self._batch_headers is not None:
+            self._batch_parts.update(state.part_writes())
+            self._batch_headers[party_id] = state.committed(in_batch=True).to_bytes()
+            return
         for key, value in state.part_writes().items():
             if value is None:
                 self.parts.pop(key, None)
@@ -187,6 +214,31 @@ class Pipeline:
         done = state.committed()
         self.headers[party_id] = _compact(done.to_bytes())
         self._live[party_id] = done
+
+    def begin_batch(self) -> None:
+        """Batch mode, as the matching agent runs (agents/runtime.py): until `end_batch`,
+        states are loaded and stored through the batch's own writes."""
+        assert self._batch_headers is None, "a batch is running"
+        self._live.clear()
+        self._batch_headers, self._batch_parts = {}, {}
+
+    def end_batch(self, *, killed: bool = False) -> None:
+        """Store the batch's writes in the agent's two phases: (1) the part puts, (2) the
+        headers and the part deletions. `killed`: the worker dies between the two; its
+        local state is rebuilt from the changelogs, which hold phase 1 only."""
+        assert self._batch_headers is not None, "no batch is running"
+        headers, parts = self._batch_headers, self._batch_parts
+        self._batch_headers, self._batch_parts = None, {}
+        for key, value in parts.items():
+            if value is not None:
+                self.parts[key] = _compact(value)
+        if killed:
+            return
+        for party_id, raw in headers.items():
+            self.headers[party_id] = _compact(raw)
+        for key, value in parts.items():
+            if value is None:
+                self.parts.pop(key, None)
 
     def reload(self) -> None:
         """Forget the decoded states: the next steps load every party from the stored bytes

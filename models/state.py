@@ -12,7 +12,7 @@ the roots of the window and seen indexes, `np` the next page number, and either 
 parts, inline, while they are small) or `x: 1` (the parts live under their own keys).
 
 **Parts** (orjson values under `part_key(party_id, kind, ident)`):
-- `r` + interaction id: the id's record `[created_version, ts, seq, lead_id, entry]`.
+- `r` + interaction id: the id's record `[version, ts, seq, lead_id, entry]`.
   Its presence makes the id a DUPLICATE. `entry` (a PendingEntry as a list) is set while
   the interaction is pending; `lead_id` once it is linked (then the record is kept for good).
 - `p` + 8-byte page number: a page of one of two B+-tree indexes of `[ts, seq, id]` keys,
@@ -22,6 +22,40 @@ parts, inline, while they are small) or `x: 1` (the parts live under their own k
   leave the lookback behind the watermark. Pages are split by size (PAGE_BYTES).
 Small parties keep every part inline in the header (one key written per event); a party
 whose parts outgrow INLINE_BYTES moves them to their own keys once and for good.
+
+**Stored part values keep their content at the batch base.** The streaming job stores a
+batch's part writes (phase 1) before its headers (phase 2), and parts are rewritten in
+place, so a worker killed in between leaves in the changelog parts that are ahead of their
+header. So a stored value also keeps the content the part had at its party's *batch base*
+(`batch_base`: the version of the header last stored for good before the batch that wrote
+the value; header field `c` in the headers that batch writes), and the version of the
+change that wrote it last, its tag:
+- a record: `[tag, ts, seq, lead_id, entry]` (the part did not exist at the batch base:
+  the layout from before this scheme, whose version was the one that created the record),
+  or `[tag, ts, seq, lead_id, entry, old]`, `old` the record at the batch base;
+- a page: `[tag, level, items]` (it did not exist), `[tag, level, items, i, j, middle]`:
+  its items at the batch base were `items[:i] + middle + items[len - j:]` (a change edits a
+  page in one place: a few keys rather than a copy), or `[tag, level, items, old]`. A page
+  stored as plain `[level, items]` (before this scheme) reads as stored for good.
+A reader whose header has version `v` takes the content if `tag <= v`, else the old one
+(`shadow_content`). A writer takes as the old content: the old content of a value its own
+batch wrote (`batch_base < tag`), the content of a value stored for good before the batch
+(`tag <= batch_base`), the old content of a value a lost batch wrote (ahead of the header),
+and, for a part its batch deleted and writes again, what the value stored before the batch
+(`dropped`) says for the batch base.
+Why a reader gets the content its header (version `v`) stands for: a value with
+`tag > v` was written by a batch that was lost (no stored header covers its changes) and had
+started from a header `v0 <= v` stored for good; its old content is the content at `v0`.
+The lost batch's records are delivered again and decided again from the same state in the
+same order: the same changes with the same version numbers, whatever the batch boundaries.
+So a change that wrote the part in the lost batch writes it again before a header reaches
+its number, and the changes `v0+1..v` did not write it (the value would be theirs): its
+content at `v` is the one at `v0`. The same holds for a writer meeting such a value. This
+needs the records delivered again to be decided as before (per party: same order, same
+rules); agents/matching.py says when that may not hold. Deletions are stored with the
+headers (phase 2), so a part that a lost batch deleted still has its earlier value.
+State stored before this scheme reads as before (a plain page counts as stored for good);
+each of its parts keeps its old content from the next time it is written.
 
 The core never mutates a state it was given: it works on a `Draft` (a private copy of the
 header with a write overlay) and returns a new `PartyState` carrying the pending part writes.
@@ -199,8 +233,9 @@ class PartyState:
     """
 
     __slots__ = ("party_id", "version", "seq", "watermark", "progress", "leads", "wcount",
-                 "wsum", "wnewest", "wtree", "stree", "next_page", "inline", "_get",
-                 "_writes")
+                 "wsum", "wnewest", "wtree", "stree", "next_page", "inline", "batch_base",
+                 "_get",
+                 "_dropped", "_writes", "_olds", "_cache")
 
     party_id: str | None
     version: int
@@ -215,8 +250,12 @@ class PartyState:
     stree: Tree
     next_page: int
     inline: dict[str, Any] | None  # None: the parts live under their own keys
+    batch_base: int                # version of the header last stored for good
     _get: PartGetter | None
-    _writes: dict[str, Any]        # part name -> new value (None: delete), not yet stored
+    _dropped: PartGetter | None    # stored value, before the batch, of a part it deleted
+    _writes: dict[str, Any]        # part name -> new content (None: delete), not yet stored
+    _olds: dict[str, Any]          # part name -> content at `batch_base` (None: absent)
+    _cache: dict[str, Any]         # part name -> stored value as read (None: absent)
 
     def __init__(self, window: tuple[PendingEntry, ...] = (), leads: tuple[LeadRef, ...] = (),
                  seen: dict[str, float] | None = None, watermark: float | None = None,
@@ -240,6 +279,7 @@ class PartyState:
             built = d.freeze()
             for name in self.__slots__:
                 object.__setattr__(self, name, getattr(built, name))
+            self.batch_base = self.version  # as if stored
         self.leads = tuple(leads)
         self.watermark = watermark
         self.seq = seq
@@ -259,8 +299,12 @@ class PartyState:
         self.stree = _EMPTY_TREE
         self.next_page = 0
         self.inline = {}
+        self.batch_base = 0
         self._get = None
+        self._dropped = None
         self._writes = {}
+        self._olds = {}
+        self._cache = {}
 
     @classmethod
     def _blank(cls) -> PartyState:
@@ -359,6 +403,8 @@ class PartyState:
             h["x"] = 1
         elif self.inline:
             h["i"] = self.inline
+        if self.batch_base != self.version:
+            h["c"] = self.batch_base
         return h
 
     def to_bytes(self) -> bytes:
@@ -372,32 +418,47 @@ class PartyState:
         return bool(raw) and not raw.startswith(b'{"n":0,')  # type: ignore[union-attr]
 
     def part_writes(self) -> dict[bytes, bytes | None]:
-        """Parts changed since this state was loaded or committed: key -> value (None: delete).
-        The caller stores them (with `to_bytes()`, the header) and then uses `committed()`."""
+        """Parts changed since this state was loaded or committed: key -> value (None: delete),
+        values as shadows (module docstring). The caller stores them (with `to_bytes()`, the
+        header) and then uses `committed()`."""
         if not self._writes:
             return {}
         assert self.party_id is not None
-        return {part_key(self.party_id, name[0], _ident(name)):
-                (None if v is None else orjson.dumps(v)) for name, v in self._writes.items()}
+        out: dict[bytes, bytes | None] = {}
+        for name, v in self._writes.items():
+            key = part_key(self.party_id, name[0], _ident(name))
+            out[key] = None if v is None else orjson.dumps(
+                shadow_value(name[0], self.version, v, self._olds.get(name)))
+        return out
 
-    def committed(self) -> PartyState:
-        """This state once its `part_writes()` are stored: nothing pending."""
-        if not self._writes:
-            return self
+    def committed(self, *, in_batch: bool = False) -> PartyState:
+        """This state once its `part_writes()` are stored: nothing pending. `in_batch`: its
+        header is not stored for good yet either (the matching agent, until the end of its
+        batch): the state keeps its batch base."""
         st = self._copy()
-        st._writes = {}
+        st._writes, st._olds, st._cache = {}, {}, {}
+        if not in_batch:
+            st.batch_base = st.version
         return st
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None, parts: PartGetter | None = None) -> PartyState:
-        """The header value `raw` (None: a new party); `parts` reads the rest on demand."""
+    def from_bytes(cls, raw: bytes | None, parts: PartGetter | None = None, *,
+                   in_batch: bool = False, dropped: PartGetter | None = None) -> PartyState:
+        """The header value `raw` (None: a new party); `parts` reads the rest on demand.
+
+        In a batch that stores its writes at its end (the matching agent, `Pipeline` in batch
+        mode): `in_batch` says `raw` was written by the running batch (not stored for good,
+        it carries the batch base); `dropped(key)` is the value the store had before the
+        batch for a key the batch deleted (None for any other key)."""
         st = cls._blank()
         st._get = parts
+        st._dropped = dropped
         if not raw:
             return st
         h = orjson.loads(raw)
         st.party_id = h.get("p")
         st.version = h.get("v", 0)
+        st.batch_base = h.get("c", st.version) if in_batch else st.version
         st.seq = h.get("q", 0)
         st.watermark = h.get("m")
         st.progress = dict(h.get("o") or {})
@@ -417,6 +478,58 @@ def _tree(v: list[Any] | None) -> Tree:
     return (v[0], v[1], v[2], v[3]) if v else _EMPTY_TREE
 
 
+def shadow_value(kind: str, version: int, content: list[Any], old: Any) -> list[Any]:
+    """The stored value of a part of `kind` written by the change `version`, whose content
+    at the batch base was `old` (None: absent); module docstring."""
+    if kind == REC:
+        return [version, *content[1:5]] if old is None else [version, *content[1:5], old]
+    if old is None:
+        return [version, *content]
+    level, items = content
+    if old[0] != level:
+        return [version, level, items, old]
+    old_items = old[1]
+    m = min(len(items), len(old_items))
+    i = 0
+    while i < m and items[i] == old_items[i]:
+        i += 1
+    j = 0
+    while j < m - i and items[-1 - j] == old_items[-1 - j]:
+        j += 1
+    return [version, level, items, i, j, old_items[i:len(old_items) - j]]
+
+
+def shadow_tag(kind: str, stored: list[Any]) -> int:
+    """The version of the change that wrote a stored value (a page stored as plain
+    `[level, items]`, before shadows: 0, stored for good)."""
+    return 0 if kind == PAGE and len(stored) == 2 else stored[0]
+
+
+def shadow_old(kind: str, stored: list[Any]) -> Any:
+    """A stored value's content at its batch base (None: the part did not exist then)."""
+    n = len(stored)
+    if kind == REC:
+        return stored[5] if n > 5 else None
+    if n <= 3:
+        return None
+    if n == 4:
+        return stored[3]
+    items, i, j, middle = stored[2], stored[3], stored[4], stored[5]
+    return [stored[1], [*items[:i], *middle, *items[len(items) - j:]]]
+
+
+def shadow_content(kind: str, stored: list[Any] | None, version: int) -> Any:
+    """The content of a stored part value for a header of `version` (None: the part does
+    not exist for it)."""
+    if stored is None:
+        return None
+    if shadow_tag(kind, stored) > version:
+        return shadow_old(kind, stored)
+    if kind == REC:
+        return stored[:5]
+    return stored if len(stored) == 2 else stored[1:3]
+
+
 def _ident(name: str) -> str | int:
     return int(name[1:]) if name[0] == PAGE else name[1:]
 
@@ -430,6 +543,8 @@ def _key_cost(items: list[Any], level: int) -> int:
 class Draft:
     """A mutable working copy of a PartyState: header fields, and a write overlay over the
     parts. Reads go: overlay, then inline parts or the getter. `freeze()` makes the state."""
+
+    _MISSING: Any = object()
 
     def __init__(self, st: PartyState, party_id: str | None, readonly: bool = False) -> None:
         self.base = st
@@ -448,42 +563,69 @@ class Draft:
         if readonly:
             self.inline = st.inline
         self.get_part = st._get
+        self.dropped = st._dropped
+        self.batch_base = st.batch_base
         self.writes: dict[str, Any] = st._writes if readonly else dict(st._writes)
-        self.version = st.version + 1  # stamp of the records this change creates
+        self.olds: dict[str, Any] = st._olds if readonly else dict(st._olds)
+        self.cache = st._cache  # stored values read: the store does not change under a state
+        self.version = st.version + 1  # the tag of the parts this change writes
         self.reads = 0
 
     # -- parts -----------------------------------------------------------------------------
+    def _stored(self, name: str) -> Any:
+        """The part's stored value as read (None: absent)."""
+        v = self.cache.get(name, self._MISSING)
+        if v is self._MISSING:
+            v = None
+            if self.get_part is not None and self.party_id is not None:
+                self.reads += 1
+                raw = self.get_part(part_key(self.party_id, name[0], _ident(name)))
+                v = None if raw is None else orjson.loads(raw)
+            self.cache[name] = v
+        return v
+
     def get(self, kind: str, ident: str | int) -> Any:
+        """A part's content for this state's header (None: absent)."""
         name = f"{kind}{ident}"
         if self.inline is not None:
             return self.inline.get(name)
         if name in self.writes:
             return self.writes[name]
-        if self.get_part is None or self.party_id is None:
-            return None
-        self.reads += 1
-        raw = self.get_part(part_key(self.party_id, kind, ident))
-        return None if raw is None else orjson.loads(raw)
+        return shadow_content(kind, self._stored(name), self.base.version)
 
-    def put(self, kind: str, ident: str | int, value: Any) -> None:
+    def put(self, kind: str, ident: str | int, value: Any, *, fresh: bool = False) -> None:
+        """Set (None: delete) a part's content. `fresh`: the caller knows the part is absent
+        for this state (a new page, a new id's record), so its stored value need not be read
+        to find its content at the batch base."""
         name = f"{kind}{ident}"
         if self.inline is not None:
             if value is None:
                 self.inline.pop(name, None)
             else:
                 self.inline[name] = value
-        else:
-            self.writes[name] = value
+            return
+        if name not in self.olds:
+            self.olds[name] = self._at_base(name, fresh)
+        self.writes[name] = value
+
+    def _at_base(self, name: str, fresh: bool) -> Any:
+        """The part's content at the batch base, from its stored value (module docstring)."""
+        v = self.cache.get(name, None if fresh else self._MISSING)
+        if v is self._MISSING:
+            v = self._stored(name)
+        if v is None:  # absent, unless the running batch deleted it
+            if self.dropped is None or self.party_id is None:
+                return None
+            raw = self.dropped(part_key(self.party_id, name[0], _ident(name)))
+            return (None if raw is None
+                    else shadow_content(name[0], orjson.loads(raw), self.batch_base))
+        if shadow_tag(name[0], v) <= self.batch_base:  # stored for good before the batch
+            return shadow_content(name[0], v, self.batch_base)
+        return shadow_old(name[0], v)  # written by this batch, or by a lost one
 
     def record(self, interaction_id: str) -> list[Any] | None:
-        """The id's record, or None. A record stamped with a newer version than the header
-        was written ahead of a header that never got stored (a crash): it does not count."""
-        name = f"{REC}{interaction_id}"
-        rec = self.get(REC, interaction_id)
-        if rec is None or (self.inline is None and name not in self.writes
-                           and rec[0] > self.base.version):
-            return None
-        return rec  # type: ignore[no-any-return]
+        """The id's record `[version, ts, seq, lead_id, entry]`, or None."""
+        return self.get(REC, interaction_id)  # type: ignore[no-any-return]
 
     def new_page(self) -> int:
         self.next_page += 1
@@ -494,18 +636,19 @@ class Draft:
         root, height, count, first = tree
         if root is None:
             root = self.new_page()
-            self.put(PAGE, root, [0, [key]])
+            self.put(PAGE, root, [0, [key]], fresh=True)
             return (root, 0, 1, key[0])
         split = self._insert(root, key)
         if split is not None:
             new_root = self.new_page()
             page = self.get(PAGE, root)
-            self.put(PAGE, new_root, [height + 1, [[*page[1][0][:2], root], split]])
+            self.put(PAGE, new_root, [height + 1, [[*page[1][0][:2], root], split]], fresh=True)
             root, height = new_root, height + 1
         return (root, height, count + 1, key[0] if first is None else min(first, key[0]))
 
     def _insert(self, pid: int, key: list[Any]) -> list[Any] | None:
         level, items = self.get(PAGE, pid)
+        before = items
         k = (key[0], key[1])
         at = bisect_right([(x[0], x[1]) for x in items], k)
         if level == 0:
@@ -522,8 +665,9 @@ class Draft:
         if len(items) > PAGE_MAX or _key_cost(items, level) > PAGE_BYTES:
             cut = len(items) - 1 if at >= len(items) - 1 else len(items) // 2  # append: keep full
             right = self.new_page()
-            self.put(PAGE, pid, [level, items[:cut]])
-            self.put(PAGE, right, [level, items[cut:]])
+            if items[:cut] != before:  # an append leaves the page as it was
+                self.put(PAGE, pid, [level, items[:cut]])
+            self.put(PAGE, right, [level, items[cut:]], fresh=True)
             return [items[cut][0], items[cut][1], right]
         self.put(PAGE, pid, [level, items])
         return None
@@ -666,8 +810,9 @@ class Draft:
         self.stree, old = self.tree_pop_before(self.stree, horizon)
         for k in old:
             self._drop_record(k[2], k[1])
-        self.put(REC, interaction_id, [self.version, ts, self.seq, lead_id,
-                                       entry.to_list() if entry is not None else None])
+        self.put(REC, interaction_id,  # a new id (callers check): absent for this state
+                 [self.version, ts, self.seq, lead_id,
+                  entry.to_list() if entry is not None else None], fresh=True)
         if lead_id is None and entry is None:
             self.stree = self.tree_insert(self.stree, [ts, self.seq, interaction_id])
         self.seq += 1
@@ -687,12 +832,17 @@ class Draft:
         st.wtree = self.wtree
         st.stree = self.stree
         st.next_page = self.next_page
+        st.batch_base = self.batch_base
         st._get = self.get_part
+        st._dropped = self.dropped
         st._writes = self.writes
+        st._olds = self.olds
         st.inline = self.inline
         if (self.inline is not None and self.party_id is not None
                 and len(orjson.dumps(self.inline)) > INLINE_BYTES):
-            st._writes = {**self.writes, **self.inline}  # spill, for good
+            # spill, for good; inline at this batch's base too, so no part existed then
+            st._writes = {**self.writes, **self.inline}
+            st._olds = {**self.olds, **dict.fromkeys(self.inline)}
             st.inline = None
         return st
 

@@ -8,7 +8,9 @@ so they read and write through a `TableBatch` instead:
 - reads go to the batch's own writes first, then to the RocksDB instance of the record's
   partition (one `get`);
 - writes stay in memory until `flush()`, so a key written by several records of one batch
-  (a busy party) costs one RocksDB put and one changelog record per batch;
+  (a busy party) costs one RocksDB put and one changelog record per batch; `written` says
+  whether the batch wrote a key, `dropped` gives the value before the batch of a key it
+  deletes (the party state's crash-safe part values need both, models/state.py);
 - `drain()` writes each changed key to its partition's RocksDB instance and returns its
   changelog record (same topic, partition, key and raw value as `table[k] = v` would send;
   None deletes the key: a tombstone); the agent sends them with its outputs and calls
@@ -54,6 +56,18 @@ class TableBatch:
         pending = self._writes.get((partition, key), self)
         if pending is not self:
             return pending  # type: ignore[return-value]
+        value = self._db(partition).get(key)
+        return bytes(value) if value is not None else None
+
+    def written(self, partition: int, key: bytes) -> bool:
+        """Whether this batch wrote (or deleted) the key: `get` shows the batch's value."""
+        return (partition, key) in self._writes
+
+    def dropped(self, partition: int, key: bytes) -> bytes | None:
+        """The value stored before this batch of a key this batch deletes; None for any other
+        key (models/state.py: a part deleted and written again in one batch)."""
+        if self._writes.get((partition, key), self) is not _DELETE:
+            return None
         value = self._db(partition).get(key)
         return bytes(value) if value is not None else None
 

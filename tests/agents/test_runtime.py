@@ -1,8 +1,10 @@
-"""`Runtime.consume`: a batch whose results cannot be sent stops the worker (fail-stop) before
-the stream can move on and ack it; the default stop is a process exit with `EXIT_UNSENT`."""
+"""`Runtime.consume`: the end of a batch goes out in phases, each sent once the broker has the
+one before; a batch whose results cannot be sent stops the worker (fail-stop) before the
+stream can move on and ack it; the default stop is a process exit with `EXIT_UNSENT`."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -90,3 +92,94 @@ def test_default_fail_stop_exits_the_process() -> None:
     assert proc.returncode == EXIT_UNSENT, proc.stderr
     assert "went on" not in proc.stdout
     assert "could not send a batch's results" in proc.stderr
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.records: list[bytes | None] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: None,
+               headers: list[tuple[str, bytes]]) -> int:
+        self.records.append(value)
+        return 1
+
+    def close(self) -> None:
+        pass
+
+    def record_count(self) -> int:
+        return len(self.records)
+
+
+class _Broker:
+    """A producer whose broker acknowledges only when the test says so."""
+
+    def __init__(self) -> None:
+        self.client = SimpleNamespace(_wait_on_metadata=self._metadata, cluster=SimpleNamespace(
+            available_partitions_for_topic=lambda topic: {0}))
+        self.sent: list[tuple[str, list[bytes | None]]] = []
+        self.pending: list[asyncio.Future[None]] = []
+
+    async def _metadata(self, topic: str) -> set[int]:
+        return {0}
+
+    def _partitioner(self, key: bytes | None, every: list[int], available: list[int]) -> int:
+        return 0
+
+    def create_batch(self) -> _Builder:
+        return _Builder()
+
+    async def send_batch(self, batch: _Builder, topic: str, *, partition: int) -> Any:
+        self.sent.append((topic, batch.records))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        return fut
+
+    def ack_all(self) -> None:
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_result(None)
+
+    def topics(self) -> list[str]:
+        return [t for t, _ in self.sent]
+
+
+class _Table:
+    """Stands for a TableBatch: one changelog record per drain of its puts."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def drain(self, puts: bool, deletes: bool) -> list[Any]:
+        what = "put" if puts else "del"
+        return [(f"{self.name}-{what}", b"k", what.encode(), None, 0)]
+
+    def note_sent(self, sent: Any) -> None:
+        pass
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_phases_wait_for_the_broker_in_turn() -> None:
+    broker = _Broker()
+    app = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: broker))
+    rt = Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
+                 topics=None, tables=None)  # type: ignore[arg-type]
+    parts, headers = _Table("parts"), _Table("headers")
+
+    async def handle(message: Any, received: float) -> None:
+        await rt.send("outcomes", message.key, message.value, partition=0)
+
+    phases: Any = [[(parts, True, False)], [(headers, True, True)], [(parts, False, True)]]
+    task = asyncio.ensure_future(rt.consume(_Stream([[_event(0)]]), handle, "t", phases))
+    await _settle()
+    assert broker.topics() == ["outcomes", "parts-put"]  # outputs go with the first phase
+    broker.ack_all()
+    await _settle()
+    assert broker.topics()[2:] == ["headers-put"]  # the commit point, once those are in
+    broker.ack_all()
+    await _settle()
+    assert broker.topics()[3:] == ["parts-del"]  # what only the old headers used, last
+    await asyncio.wait_for(task, 1)  # the last phase is not awaited

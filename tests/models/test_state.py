@@ -1,17 +1,30 @@
-"""PartyState codec and the cheap pending check the metrics scan relies on."""
+"""PartyState codec, its indexes, its stored part values (shadows: what a worker killed
+between a batch's part writes and its headers leaves readable), and the cheap pending check
+the metrics scan relies on."""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from typing import Any
 
+import orjson
 import pytest
 
-from models.state import LeadRef, PartyState, PendingEntry, ScoreSum, part_key
+from models.state import (
+    LeadRef,
+    PartyState,
+    PendingEntry,
+    ScoreSum,
+    part_key,
+    shadow_content,
+    shadow_old,
+    shadow_value,
+)
 
 ENTRY = PendingEntry("i1", "2026-01-01T00:00:00Z", 1.0, 0, 3, "seeded", "v1",
                      attributes={"a": [1, 2]})
 LEAD = LeadRef("L-1", "NEW", "2026-01-01T00:00:00Z", 1.0)
+PAD = [0, None, None, "L-" + "x" * 3000, None]  # a linked id's record, big enough to spill
 
 
 @pytest.mark.parametrize(("state", "pending"), [
@@ -130,7 +143,7 @@ def test_seen_store_matches_the_lookback_rule(events: list[tuple[str, float]], l
         st = PartyState.from_bytes(None, parts.get)
         if spill:  # the same through parts under their own keys
             d = st.edit("P1")
-            d.put("r", "pad", [0, None, None, "L", ["x" * 3000]])
+            d.put("r", "pad", PAD)
             st = commit(d.freeze())
             assert st.inline is None
         for iid, t in events:
@@ -147,7 +160,7 @@ def test_record_ahead_of_its_header_is_ignored() -> None:
     parts, commit = _store()
     st = PartyState.from_bytes(None, parts.get)
     d = st.edit("P1")
-    d.put("r", "pad", [0, None, None, "L", ["x" * 3000]])
+    d.put("r", "pad", PAD)
     st = commit(d.freeze())
     header = st.to_bytes()
     d = st.edit("P1")
@@ -178,3 +191,253 @@ def test_exact_sum_decides_like_left_to_right_sum() -> None:
                 is (ltr >= threshold)
     acc = ScoreSum().add(0.1).add(0.2).add(0.1, -1)
     assert acc.exact() == Fraction(0.2) and acc.floats == 1
+
+
+# --------------------------------------------------------------------------- shadows
+
+class BatchStore:
+    """Headers and parts stored as the matching agent stores them: a batch's writes stay in
+    an overlay (its TableBatches); at its end the part puts (phase 1), then the headers and
+    the part deletions (phase 2). `end(killed=True)`: the worker dies between the two."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, bytes] = {}
+        self.parts: dict[bytes, bytes] = {}
+        self.batch_headers: dict[str, bytes] = {}
+        self.batch_parts: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.batch_parts[key] if key in self.batch_parts else self.parts.get(key)
+
+    def dropped(self, key: bytes) -> bytes | None:
+        if key in self.batch_parts and self.batch_parts[key] is None:
+            return self.parts.get(key)
+        return None
+
+    def load(self, party: str = "P1") -> PartyState:
+        raw = self.batch_headers.get(party)
+        in_batch = raw is not None
+        return PartyState.from_bytes(raw if in_batch else self.headers.get(party), self.get,
+                                     in_batch=in_batch, dropped=self.dropped)
+
+    def store(self, st: PartyState, party: str = "P1") -> None:
+        self.batch_parts.update(st.part_writes())
+        self.batch_headers[party] = st.committed(in_batch=True).to_bytes()
+
+    def end(self, killed: bool = False) -> None:
+        for k, v in self.batch_parts.items():
+            if v is not None:
+                self.parts[k] = v
+        if not killed:
+            self.headers.update(self.batch_headers)
+            for k, v in self.batch_parts.items():
+                if v is None:
+                    self.parts.pop(k, None)
+        self.batch_headers, self.batch_parts = {}, {}
+
+    def change(self, edit: Any) -> PartyState:
+        """One record's change in the running batch: load, edit, store."""
+        d = self.load().edit("P1")
+        edit(d)
+        st = d.freeze()
+        self.store(st)
+        return st
+
+    def stored(self, kind: str, ident: str | int) -> Any:
+        raw = self.get(part_key("P1", kind, ident))
+        return None if raw is None else orjson.loads(raw)
+
+
+def _spilled(store: BatchStore, seen: list[tuple[str, float]]) -> PartyState:
+    """A stored party whose parts live under their own keys, with these seen ids."""
+    def edit(d: Any) -> None:
+        d.put("r", "pad", PAD)
+        for iid, t in seen:
+            d.remember(iid, t, 100.0)
+
+    store.change(edit)
+    store.end()
+    st = store.load()
+    assert st.inline is None and st.batch_base == st.version
+    return st
+
+
+def _view(st: PartyState, ids: list[str]) -> Any:
+    return (st.seen, [i for i in ids if st.knows(i)],
+            [e.to_list() for e in st.window_entries()] if st.wcount else [],
+            st.wcount, st.stree[2])
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ([0, [[1.0, 0, "a"]]], [0, [[1.0, 0, "a"], [2.0, 1, "b"]]]),               # append
+    ([0, [[1.0, 0, "a"], [2.0, 1, "b"], [3.0, 2, "c"]]], [0, [[3.0, 2, "c"]]]),  # pop
+    ([0, [[1.0, 0, "a"], [3.0, 2, "c"]]], [0, [[1.0, 0, "a"], [2.0, 1, "b"], [3.0, 2, "c"]]]),
+    ([1, [[1.0, 0, 4], [5.0, 3, 7]]], [1, [[1.0, 0, 4]]]),                     # split above
+    ([0, [[1.0, 0, "a"], [1.0, 1, "a"]]], [0, [[1.0, 1, "a"]]]),               # repeated keys
+    ([0, [[1.0, 0, "a"]]], [0, [[1.0, 0, "a"]]]),                               # unchanged
+    ([0, []], [0, [[1.0, 0, "a"]]]),
+    ([1, [[1.0, 0, 4]]], [0, [[1.0, 0, 4]]]),                                   # levels differ
+    (None, [0, [[1.0, 0, "a"]]]),                                               # a new page
+])
+def test_a_page_value_keeps_its_old_items(old: list[Any] | None, new: list[Any]) -> None:
+    """A page's content at the batch base is kept as a diff of its items: a few keys."""
+    stored = orjson.loads(orjson.dumps(shadow_value("p", 7, new, old)))
+    assert shadow_old("p", stored) == old
+    assert shadow_content("p", stored, 7) == shadow_content("p", stored, 8) == new
+    assert shadow_content("p", stored, 6) == old
+    if old is not None and old[0] == new[0]:
+        assert len(stored) == 6 and len(orjson.dumps(stored[3:])) <= len(orjson.dumps(old)) + 4
+
+
+def test_a_record_value_keeps_the_layout_from_before_plus_its_old_content() -> None:
+    rec = [3, 1.0, 0, "L-1", None]
+    assert shadow_value("r", 7, rec, None) == [7, 1.0, 0, "L-1", None]
+    stored = shadow_value("r", 7, rec, [2, 1.0, 0, None, ["e"]])
+    assert stored == [7, 1.0, 0, "L-1", None, [2, 1.0, 0, None, ["e"]]]
+    assert shadow_content("r", stored, 7) == [7, 1.0, 0, "L-1", None]
+    assert shadow_content("r", stored, 6) == [2, 1.0, 0, None, ["e"]]
+    assert shadow_content("r", stored[:5], 6) is None
+
+
+def test_state_stored_before_these_values_reads_as_before() -> None:
+    """Records had this layout already (their version: the change that created them); a
+    page was a plain `[level, items]`, read as stored for good. Written again, a page gets
+    its old content."""
+    parts = {part_key("P1", "r", "a"): orjson.dumps([3, 1.0, 0, None, None]),
+             part_key("P1", "r", "b"): orjson.dumps([4, 2.0, 1, "L-1", None]),
+             part_key("P1", "r", "z"): orjson.dumps([9, 3.0, 2, None, None]),  # ahead
+             part_key("P1", "p", 1): orjson.dumps([0, [[1.0, 0, "a"]]])}
+    header = orjson.dumps({"n": 0, "p": "P1", "v": 5, "q": 2, "m": 2.0, "o": {}, "l": [],
+                           "st": [1, 0, 1, 1.0], "np": 1, "x": 1})
+    st = PartyState.from_bytes(header, parts.get)
+    assert st.seen == {"a": 1.0} and st.knows("b") and not st.knows("z")
+    d = st.edit("P1")
+    d.remember("c", 3.0, 100.0)
+    written = d.freeze().part_writes()
+    assert orjson.loads(written[part_key("P1", "p", 1)]) == \
+        [6, 0, [[1.0, 0, "a"], [3.0, 2, "c"]], 1, 0, []]
+
+
+def test_part_values_carry_their_tag_and_content_at_the_batch_base() -> None:
+    """A part new since the batch base reads as absent for an older header; a record
+    changed keeps the record at the base, a page the diff to its items at the base."""
+    store = BatchStore()
+    st = _spilled(store, [("a", 1.0), ("b", 2.0)])
+    v0 = st.version
+    page = st.stree[0]
+    assert store.stored("r", "a") == [v0, 1.0, 0, None, None]
+    seen_page = store.stored("p", page)
+    assert seen_page == [v0, 0, [[1.0, 0, "a"], [2.0, 1, "b"]]]
+
+    def edit(d: Any) -> None:
+        d.mark_linked("a", "L-1", pending=False)
+        d.remember("c", 3.0, 100.0)
+
+    store.change(edit)
+    rec = store.stored("r", "a")
+    assert rec == [v0 + 1, 1.0, 0, "L-1", None, [v0, 1.0, 0, None, None]]
+    assert shadow_content("r", rec, v0) == [v0, 1.0, 0, None, None]
+    assert store.stored("r", "c") == [v0 + 1, 3.0, 2, None, None]
+    assert shadow_content("r", store.stored("r", "c"), v0) is None
+    assert store.stored("p", page) == [v0 + 1, 0, [*seen_page[2], [3.0, 2, "c"]], 2, 0, []]
+    assert shadow_content("p", store.stored("p", page), v0) == seen_page[1:]
+
+
+def test_header_carries_the_batch_base_only_while_its_batch_runs() -> None:
+    store = BatchStore()
+    st = _spilled(store, [("a", 1.0)])
+    new = store.change(lambda d: d.remember("b", 2.0, 100.0))
+    assert new.batch_base == st.version == new.version - 1
+    assert orjson.loads(store.batch_headers["P1"])["c"] == st.version
+    assert "c" not in orjson.loads(new.committed().to_bytes())
+    assert store.load().batch_base == st.version  # loaded within the batch
+    store.end()
+    assert store.load().batch_base == st.version + 1  # stored for good: its own version
+
+
+def test_a_batch_keeps_the_content_at_its_base_however_often_it_rewrites_a_part() -> None:
+    """Two changes of one batch rewrite the same page and record: the stored value keeps
+    the content before the batch, not the one between the changes."""
+    store = BatchStore()
+    st = _spilled(store, [("a", 1.0), ("b", 2.0)])
+    v0, page = st.version, st.stree[0]
+    before = store.stored("p", page)[1:]
+    store.change(lambda d: d.remember("c", 3.0, 100.0))
+    store.change(lambda d: d.mark_linked("a", "L-1"))
+    store.change(lambda d: (d.remember("d", 4.0, 100.0), d.mark_linked("a", "L-2")))
+    assert store.stored("p", page)[0] == v0 + 3
+    assert shadow_content("p", store.stored("p", page), v0) == before
+    assert store.stored("r", "a") == [v0 + 3, 1.0, 0, "L-2", None, [v0, 1.0, 0, None, None]]
+
+
+def test_parts_of_a_lost_batch_read_as_their_header_says_until_written_again() -> None:
+    """A kill between the phases: the batch's part writes are stored, its header is not.
+    The stored header reads as before (window, seen ids, known ids), the same changes made
+    again in batches of other sizes give the state of a run that was never killed."""
+    ids = ["a", "b", "c", "d", "e", "w1", "w2", "w3", "w4"]
+    entries = [PendingEntry(f"w{i}", "", 10.0 + i, 0, 1, "s", "v") for i in range(1, 5)]
+
+    def changes() -> list[Any]:
+        def pend(e: PendingEntry) -> Any:
+            def edit(d: Any) -> None:
+                e2 = PendingEntry(e.interaction_id, "", e.ts, d.seq, 1, "s", "v")
+                d.window_insert(e2)
+                d.remember(e.interaction_id, e.ts, 100.0, entry=e2)
+            return edit
+
+        def fire(d: Any) -> None:  # the window becomes a lead
+            for e in d.window_take_all():
+                d.mark_linked(e.interaction_id, "L-1", pending=False)
+            d.remember("e", 20.0, 100.0, lead_id="L-1")
+
+        return [pend(entries[0]), pend(entries[1]), lambda d: d.remember("d", 15.0, 100.0),
+                pend(entries[2]), fire, pend(entries[3]),
+                lambda d: d.remember("x", 150.0, 100.0)]  # prunes a, b, c, d
+
+    def run(batches: list[int], kill: int | None) -> tuple[BatchStore, list[Any]]:
+        store = BatchStore()
+        _spilled(store, [("a", 1.0), ("b", 2.0), ("c", 3.0)])
+        todo, views, n = changes(), [], 0
+        for size in batches:
+            for edit in todo[n:n + size]:
+                store.change(edit)
+            if kill is not None and n == kill:
+                before = _view(PartyState.from_bytes(store.headers["P1"], store.parts.get), ids)
+                store.end(killed=True)
+                kill = None
+                assert _view(store.load(), ids) == before, "read as its header says"
+                continue
+            store.end()
+            n += size
+            views.append(_view(store.load(), ids))
+        return store, views
+
+    want, _ = run([1] * 7, None)
+    for batches, kill in [([3, 1, 2, 1, 3], 0), ([2, 5, 1, 4], 2), ([4, 7, 3], 0),
+                          ([7, 2, 2, 2, 1], 0), ([5, 5, 2], 0), ([2, 2, 3, 3], 4)]:
+        store, _ = run(batches, kill)
+        assert _view(store.load(), ids) == _view(want.load(), ids), (batches, kill)
+        assert store.load().to_bytes() == want.load().to_bytes()
+
+
+def test_a_part_deleted_and_written_again_in_one_batch_keeps_its_content_at_the_base() -> None:
+    """A seen id forgotten (its record deleted) and sent again within one batch: its new
+    record's old content comes from the value stored before the batch (`dropped`)."""
+    store = BatchStore()
+    st = _spilled(store, [("a", 1.0)])
+    v0 = st.version
+    store.change(lambda d: d.remember("b", 150.0, 100.0))  # a leaves the lookback
+    assert store.batch_parts[part_key("P1", "r", "a")] is None
+    store.change(lambda d: d.remember("a", 151.0, 100.0))
+    assert shadow_content("r", store.stored("r", "a"), v0) == [v0, 1.0, 0, None, None]
+    store.end(killed=True)
+    again = store.load()
+    assert again.knows("a") and not again.knows("b") and again.seen == {"a": 1.0}
+    # without the hook the old content would be lost: the id would read as unknown
+    lost = BatchStore()
+    _spilled(lost, [("a", 1.0)])
+    lost.dropped = lambda key: None  # type: ignore[method-assign]
+    lost.change(lambda d: d.remember("b", 150.0, 100.0))
+    lost.change(lambda d: d.remember("a", 151.0, 100.0))
+    lost.end(killed=True)
+    assert not lost.load().knows("a")

@@ -1,0 +1,156 @@
+"""TableBatch: a batch's reads and writes over a table's RocksDB instances (faked here), and
+the party state stored through two of them as the matching agent stores it: part puts with
+the outputs (phase 1), then headers and part deletions (phase 2), a worker killed between."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from core.pipeline import handle_interaction
+from models.state import PartyState
+from tables.batch import TableBatch
+from tests.builders import interaction, make_rules
+
+
+class FakeDB(dict[bytes, bytes]):
+    def put(self, key: bytes, value: bytes) -> None:
+        self[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.pop(key, None)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.dbs: dict[int, FakeDB] = {}
+
+    def _db_for_partition(self, partition: int) -> FakeDB:
+        return self.dbs.setdefault(partition, FakeDB())
+
+
+class FakeTopic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+class FakeTable:
+    def __init__(self, name: str) -> None:
+        self.changelog_topic = FakeTopic(f"{name}-changelog")
+        self.data = FakeStore()
+
+
+def test_written_and_dropped() -> None:
+    table = FakeTable("t")
+    table.data._db_for_partition(0).put(b"k", b"before")
+    batch = TableBatch(table)
+    assert not batch.written(0, b"k") and batch.get(0, b"k") == b"before"
+    assert batch.dropped(0, b"k") is None  # not deleted by this batch
+    batch.put(0, b"k", b"new")
+    assert batch.written(0, b"k") and batch.dropped(0, b"k") is None
+    batch.put(0, b"k", None)
+    assert batch.get(0, b"k") is None and batch.dropped(0, b"k") == b"before"
+    batch.put(0, b"gone", None)
+    assert batch.written(0, b"gone") and batch.dropped(0, b"gone") is None
+    assert not batch.written(1, b"k")
+    # phase 1 (puts) leaves the deletions pending, phase 2 sends them
+    batch.put(0, b"p", b"v")
+    assert batch.drain(puts=True, deletes=False) == [("t-changelog", b"p", b"v", None, 0)]
+    assert batch.dropped(0, b"k") == b"before" and not batch.written(0, b"p")
+    assert sorted(batch.drain(puts=False, deletes=True)) == [
+        ("t-changelog", b"gone", None, None, 0), ("t-changelog", b"k", None, None, 0)]
+    assert dict(table.data._db_for_partition(0)) == {b"p": b"v"}
+
+
+def _stream(n: int = 500) -> list[dict[str, Any]]:
+    """Two big parties: windows over several pages that expire and fire, seen ids that are
+    forgotten and sent again (deleted and written again in one batch), duplicates."""
+    rnd = random.Random(5)
+    clock = {"A": 0.0, "B": 0.0}
+    out = []
+    for i in range(n):
+        party = rnd.choice("AB")
+        clock[party] += rnd.choice((0.05, 0.1, 0.3))
+        if i % 37 == 5:
+            clock[party] += 25  # the window's oldest expire
+        if i % 23 == 0 and i:
+            iid = f"{party}-edge-{i}"
+            out.append(interaction(iid, party=party, type="SURVEY_COMPLETION",
+                                   at=clock[party] - 29.98))
+            clock[party] += 0.05  # the next one forgets it
+            out.append(interaction(f"{iid}-next", party=party, at=clock[party]))
+            out.append(interaction(iid, party=party, type="WEB_AD_VISIT", at=clock[party]))
+        if i % 17 == 3 and out:
+            out.append(dict(rnd.choice(out[-20:])))  # a duplicate
+        out.append(interaction(f"{party}-{i}", party=party, at=clock[party],
+                               type=rnd.choice(("WEB_AD_VISIT", "WEB_OFFER_VISIT")),
+                               attributes={"pad": "x" * rnd.randint(0, 300)}))
+    return out
+
+
+class Worker:
+    """The matching agent's storage of party state, over TableBatches (agents/matching.py)."""
+
+    def __init__(self) -> None:
+        self.parties_table, self.parts_table = FakeTable("parties"), FakeTable("parts")
+        self.rules = make_rules(interaction_score_threshold=80)
+        self.outcomes: dict[str | None, Any] = {}
+
+    def run_batch(self, records: list[dict[str, Any]], killed: bool = False) -> None:
+        parties, parts = TableBatch(self.parties_table), TableBatch(self.parts_table)
+
+        def load_state(party_id: str) -> PartyState:
+            key = party_id.encode()
+            return PartyState.from_bytes(
+                parties.get(0, key), lambda k: parts.get(0, k),
+                in_batch=parties.written(0, key), dropped=lambda k: parts.dropped(0, k))
+
+        for rec in records:
+            h = handle_interaction(rec, self.rules, load_state)
+            self.outcomes.update((o.interaction_id, o.to_json()) for o in h.outcomes)
+            if h.party_id is not None and h.state is not None:
+                for key, value in h.state.part_writes().items():
+                    parts.put(0, key, value)
+                parties.put(0, h.party_id.encode(), h.state.committed(in_batch=True).to_bytes())
+        parts.drain(puts=True, deletes=False)  # phase 1, with the outputs
+        if killed:  # the rest is lost; the tables are rebuilt from the changelogs
+            return
+        parties.drain()
+        parts.drain(puts=False, deletes=True)
+
+    def view(self, ids: list[str]) -> dict[str, Any]:
+        """What the stored state says of each party: seen and pending ids, known ids."""
+        db, parts_db = self.parties_table.data.dbs[0], self.parts_table.data.dbs[0]
+        out = {}
+        for key, raw in db.items():
+            st = PartyState.from_bytes(raw, parts_db.get)
+            out[key] = (st.seen, [e.interaction_id for e in st.window_entries()],
+                        [i for i in ids if st.knows(i)], st.version, st.seq, st.inline is None)
+        return out
+
+
+def test_party_state_through_table_batches_survives_a_kill_between_phases() -> None:
+    stream = _stream()
+    ids = sorted({rec["interaction_id"] for rec in stream})
+    want = Worker()
+    for at in range(0, len(stream), 10):
+        want.run_batch(stream[at:at + 10])
+    assert all(v[5] for v in want.view(ids).values()), "parts under their own keys"
+
+    got = Worker()
+    at, n = 0, 0
+    while at < len(stream):
+        batch = stream[at:at + 10]
+        if n % 2 == 1:
+            before = got.view(ids)
+            got.run_batch(batch, killed=True)
+            assert got.view(ids) == before
+            batch = batch[:n % 7 + 1]  # delivered again, in a shorter batch
+        got.run_batch(batch)
+        at += len(batch)
+        n += 1
+    assert got.outcomes == want.outcomes
+    assert got.view(ids) == want.view(ids)
