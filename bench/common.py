@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streaming.broker import free_port
+from streaming.settings import FETCH_WAIT_MS_EMBEDDED
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -133,7 +134,10 @@ def start_leadstream(broker_url: str, data_dir: Path, prefix: str, log_path: Pat
     port = free_port()
     env = base_env()
     env.update({"BROKER_URL": broker_url, "DATA_DIR": str(data_dir), "WEB_PORT": str(port),
-                "TOPIC_PREFIX": prefix, "LOG_LEVEL": "WARNING"})
+                "TOPIC_PREFIX": prefix, "LOG_LEVEL": "WARNING",
+                # the broker is the embedded Tansu, reached by URL: the worker's embedded defaults
+                "BROKER_LOG_END_PROBE": "true",
+                "CONSUMER_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS_EMBEDDED)})
     env.update(extra_env or {})
     script = ROOT / "app.py"
     if fetch_wait_ms is not None:
