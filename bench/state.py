@@ -9,11 +9,11 @@ recovery of a worker that lost its local state. A script, not a test:
 2. Starts `python app.py worker` (fresh DATA_DIR) and samples, every --interval s, the
    worker's RSS (psutil), the size of DATA_DIR (RocksDB files) and its committed input
    offsets, until every interaction is committed.
-3. Recovery: SIGTERM the worker, delete DATA_DIR, send one probe interaction (the busiest
-   party, an event time after the stream), restart; measures the time to /healthz 200 and
-   to the probe's outcome (the first decision made on the recovered state: LINKED means the
-   party's leads came back from the changelog). Then, for comparison, a restart that keeps
-   DATA_DIR (time to /healthz).
+3. Recovery: SIGTERM the worker, delete DATA_DIR, send one probe (the busiest party's last
+   interaction, sent again), restart; measures the time to /healthz 200 and to the probe's
+   outcome (the first decision made on the recovered state: DUPLICATE means the party's seen
+   ids came back from the changelog). Then, for comparison, a restart that keeps DATA_DIR
+   (time to /healthz).
 Prints ONE JSON line on stdout; progress on stderr.
 """
 
@@ -29,7 +29,6 @@ import signal
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +53,11 @@ from bench.common import (
     wait_healthy,
 )
 from streaming.broker import EmbeddedBroker
+from streaming.faust_patches import probe_log_ends
 
 TOPIC = "interactions"
 OUTCOMES = "interaction-outcomes"
+BUSIEST = b"PER-0000000"  # the busiest party of bench/data.py (index 0 of the skew)
 CHANGELOGS = ("leadstream-parties-changelog", "leadstream-leads-changelog")
 
 
@@ -146,8 +147,15 @@ async def amain(args: Any) -> dict[str, Any]:
     broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
     try:
         await create_topics(broker.bootstrap, [TOPIC])
-        ends, secs = await produce(broker.bootstrap, TOPIC,
-                                   data.records(args.n, args.parties, skew=args.skew))
+        busiest: list[bytes] = []  # the last interaction of the busiest party: the probe
+
+        def records() -> Any:
+            for key, value in data.records(args.n, args.parties, skew=args.skew):
+                if key == BUSIEST:
+                    busiest[:] = [value]
+                yield key, value
+
+        ends, secs = await produce(broker.bootstrap, TOPIC, records())
         log(f"loaded {sum(ends.values())} interactions in {secs:.1f}s")
 
         child, port = start_leadstream(broker.url, data_dir, "", work / "worker-1.log",
@@ -181,16 +189,17 @@ async def amain(args: Any) -> dict[str, Any]:
         stop_s = child.stop(timeout=30)
         out["stop_s"] = round(stop_s, 1)
         shutil.rmtree(data_dir)
-        # PER-0000000 is the busiest party of bench/data.py: it has an open lead in the
-        # lookback, so the probe is LINKED only if its state came back from the changelog.
-        probe = {"interaction_id": "probe-000000001", "party_id": "PER-0000000",
-                 "type": "SURVEY_CALLBACK",
-                 "occurred_at": (data.START + timedelta(days=60, hours=1)).isoformat()}
-        outcome_ends = await end_offsets(broker.bootstrap, OUTCOMES)
+        # The busiest party's last interaction, sent again: the recovered state has seen its
+        # id (DUPLICATE); a state that did not come back would decide it as new.
+        probe = orjson.loads(busiest[0])
+        reported = await end_offsets(broker.bootstrap, OUTCOMES)  # Tansu: a lower bound
+        true_ends = await probe_log_ends({(OUTCOMES, p): e for p, e in reported.items()},
+                                         {"bootstrap_servers": broker.bootstrap})
+        outcome_ends = {p: true_ends[(OUTCOMES, p)] for p in reported}  # skip the old outcome
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
         try:
-            await producer.send_and_wait(TOPIC, orjson.dumps(probe), key=b"PER-0000000")
+            await producer.send_and_wait(TOPIC, busiest[0], key=BUSIEST)
         finally:
             await producer.stop()
         t0 = time.monotonic()
