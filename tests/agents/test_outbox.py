@@ -9,24 +9,15 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
 from agents.outbox import Record, send_records
+from bench.common import create_topics
 from streaming.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 
 PARTITIONS = 4
-
-
-async def _create(bootstrap: str, *topics: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
-    finally:
-        await admin.close()
 
 
 async def _read(bootstrap: str, topic: str, n: int) -> list[tuple[int, bytes, bytes]]:
@@ -49,11 +40,11 @@ async def test_known_and_new_topics_in_one_batch(
     broker: EmbeddedBroker, unique_name: Callable[[str], str]
 ) -> None:
     known, new = unique_name("known"), unique_name("new")
-    await _create(broker.bootstrap, known)
+    await create_topics(broker.bootstrap, [known], PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()  # its bootstrap metadata lists `known`, not `new`
     try:
-        await _create(broker.bootstrap, new)
+        await create_topics(broker.bootstrap, [new], PARTITIONS)
         records: list[Record] = []
         for i in range(30):
             topic = new if i % 3 == 1 else known

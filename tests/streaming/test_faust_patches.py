@@ -5,6 +5,7 @@ records of a partition paused while the fetch waited are not skipped but rewound
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -199,20 +200,7 @@ def test_full_queue_takes_the_slow_path_and_a_rebalance_aborts_it(monkeypatch: A
     monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=True))
     c, _app, chan = _drain_setup(maxsize=2)
     c.messages = _msgs(4)
-
-    async def go() -> None:
-        async def rebalance() -> None:
-            await asyncio.sleep(0.2)
-            c.suspend_flow.set()
-
-        t = asyncio.ensure_future(rebalance())
-        async with asyncio.timeout(5):
-            await faust_patches._drain_messages(c, c.fetcher)
-        await t
-
-    fast0, slow0 = faust_patches.DRAIN_STATS
-    asyncio.run(go())
-    assert (faust_patches.DRAIN_STATS[0] - fast0, faust_patches.DRAIN_STATS[1] - slow0) == (2, 2)
+    assert _drain_while(c, c.suspend_flow.set, after=0.2) == (2, 2)
     assert chan.queue.qsize() == 2
 
 
@@ -220,21 +208,26 @@ def test_suspended_flow_control_takes_the_slow_path(monkeypatch: Any) -> None:
     monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=True))
     c, app, chan = _drain_setup(maxsize=10, flow_active=False)
     c.messages = _msgs(1)
+    assert _drain_while(c, app.flow_control.resume, after=0.1) == (0, 1)
+    assert chan.queue.qsize() == 1
 
+
+def _drain_while(c: Any, action: Callable[[], Any], after: float) -> tuple[int, int]:
+    """Drain `c`'s messages while `action` runs `after` s in (a rebalance, a resume); returns
+    the (fast, slow) path counts of this drain. The drain must not hang (5 s bound)."""
     async def go() -> None:
-        async def resume() -> None:
-            await asyncio.sleep(0.1)
-            app.flow_control.resume()
+        async def later() -> None:
+            await asyncio.sleep(after)
+            action()
 
-        t = asyncio.ensure_future(resume())
+        t = asyncio.ensure_future(later())
         async with asyncio.timeout(5):
             await faust_patches._drain_messages(c, c.fetcher)
         await t
 
     fast0, slow0 = faust_patches.DRAIN_STATS
     asyncio.run(go())
-    assert (faust_patches.DRAIN_STATS[0] - fast0, faust_patches.DRAIN_STATS[1] - slow0) == (0, 1)
-    assert chan.queue.qsize() == 1
+    return faust_patches.DRAIN_STATS[0] - fast0, faust_patches.DRAIN_STATS[1] - slow0
 
 
 def test_can_deliver_now_conditions() -> None:
