@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import time
@@ -98,7 +99,7 @@ class Runtime:
 
     def home_partition(self, topic: str, key: str) -> int:
         """The partition Kafka's default partitioner (murmur2, as Java and aiokafka) picks."""
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % self.partitions_of(topic)
+        return _key_hash(key) % self.partitions_of(topic)
 
     def source(self, topic: str, partition: int) -> str:
         """Progress key of a topic partition: ``i0``, ``u3``, ``fc1``..."""
@@ -220,6 +221,13 @@ class Runtime:
         for i, tables in enumerate(steps):
             await self._send_outbox(tables, wait=i + 1 < len(steps))
         metrics.BATCH_SIZE.labels(agent=agent).observe(len(events))
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_hash(key: str) -> int:
+    """murmur2 (aiokafka's, pure Python) of a party key, positive; cached, since a busy party's
+    records all ask for it."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF)
 
 
 def origin_of(message: Any) -> tuple[str, int] | None:

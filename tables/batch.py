@@ -27,6 +27,7 @@ import contextlib
 from typing import Any
 
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from agents.outbox import Record
 
@@ -89,13 +90,18 @@ class TableBatch:
                 del self._writes[k]
         topic = self.topic
         out: list[Record] = []
-        for (partition, key), value in writes.items():
-            db = self._db(partition)
+        batches: dict[int, WriteBatch] = {}  # one RocksDB write per partition, as Faust's
+        for (partition, key), value in writes.items():  # own changelog apply does
+            wb = batches.get(partition)
+            if wb is None:
+                wb = batches[partition] = WriteBatch(raw_mode=True)
             if value is _DELETE:
-                db.delete(key)
+                wb.delete(key)
             else:
-                db.put(key, value)
+                wb.put(key, value)
             out.append((topic, key, value, None, partition))
+        for partition, wb in batches.items():
+            self._db(partition).write(wb)
         if not self._writes:
             self._dbs.clear()  # partitions may be revoked between batches: reopen lazily
         return out

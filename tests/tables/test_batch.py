@@ -1,11 +1,16 @@
-"""TableBatch: a batch's reads and writes over a table's RocksDB instances (faked here), and
-the party state stored through two of them as the matching agent stores it: part puts with
-the outputs (phase 1), then headers and part deletions (phase 2), a worker killed between."""
+"""TableBatch: a batch's reads and writes over a table's RocksDB instances (real ones, in a
+temporary directory), and the party state stored through two of them as the matching agent
+stores it: part puts with the outputs (phase 1), then headers (phase 2) and part deletions
+(phase 3), a worker killed between phases 1 and 2."""
 
 from __future__ import annotations
 
 import random
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from rocksdict import Options, Rdict
 
 from core.pipeline import handle_interaction
 from models.state import PartyState
@@ -13,20 +18,19 @@ from tables.batch import TableBatch
 from tests.builders import interaction, make_rules
 
 
-class FakeDB(dict[bytes, bytes]):
-    def put(self, key: bytes, value: bytes) -> None:
-        self[key] = value
+class RocksStore:
+    """Stands for faust.stores.rocksdb.Store: one real RocksDB (rocksdict, raw mode, as the
+    Faust driver opens it) per partition, in a temporary directory."""
 
-    def delete(self, key: bytes) -> None:
-        self.pop(key, None)
-
-
-class FakeStore:
     def __init__(self) -> None:
-        self.dbs: dict[int, FakeDB] = {}
+        self._dir = tempfile.TemporaryDirectory(prefix="tablebatch-")
+        self.dbs: dict[int, Rdict] = {}
 
-    def _db_for_partition(self, partition: int) -> FakeDB:
-        return self.dbs.setdefault(partition, FakeDB())
+    def _db_for_partition(self, partition: int) -> Rdict:
+        if partition not in self.dbs:
+            self.dbs[partition] = Rdict(str(Path(self._dir.name) / str(partition)),
+                                        options=Options(raw_mode=True))
+        return self.dbs[partition]
 
 
 class FakeTopic:
@@ -40,7 +44,7 @@ class FakeTopic:
 class FakeTable:
     def __init__(self, name: str) -> None:
         self.changelog_topic = FakeTopic(f"{name}-changelog")
-        self.data = FakeStore()
+        self.data = RocksStore()
 
 
 def test_written_and_dropped() -> None:
