@@ -18,10 +18,13 @@ from typing import Any
 Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
 
 
-async def send_records(producer: Any, records: Iterable[Record]) -> dict[tuple[str, int], Any]:
-    """Queue `records` on `producer` (an AIOKafkaProducer); returns, per (topic, partition),
-    (future of its last batch, number of records in that batch): the future resolves to the
-    batch's RecordMetadata (offset = the batch's base offset) once the broker has it."""
+async def send_records(producer: Any, records: Iterable[Record]
+                       ) -> tuple[dict[tuple[str, int], Any], list[Any]]:
+    """Queue `records` on `producer` (an AIOKafkaProducer). Returns (per (topic, partition):
+    (future of its last record batch, number of records in that batch), and the futures of
+    every record batch sent): a future resolves to the batch's RecordMetadata (offset = the
+    batch's base offset) once the broker has it. A partition's records may need several
+    batches (`max_batch_size`); only waiting on all their futures says the broker has all."""
     groups: dict[tuple[str, int], list[Record]] = {}
     partitions: dict[str, tuple[list[int], list[int]]] = {}
     for rec in records:
@@ -33,19 +36,21 @@ async def send_records(producer: Any, records: Iterable[Record]) -> dict[tuple[s
             partition = producer._partitioner(key, every, available)
         groups.setdefault((topic, partition), []).append(rec)
     last: dict[tuple[str, int], Any] = {}
+    every: list[Any] = []
     for (topic, partition), recs in groups.items():
         batch = producer.create_batch()
         for _topic, key, value, headers, _p in recs:
             if batch.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
                 batch.close()
-                await producer.send_batch(batch, topic, partition=partition)
+                every.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None, headers=headers or [])
         batch.close()
         count = batch.record_count()
         fut = await producer.send_batch(batch, topic, partition=partition)
+        every.append(fut)
         last[(topic, partition)] = (fut, count)
-    return last
+    return last, every
 
 
 async def _partitions_of(producer: Any, topic: str) -> tuple[list[int], list[int]]:

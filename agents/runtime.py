@@ -124,11 +124,11 @@ class Runtime:
             queued.extend(batch.drain(puts, deletes))
         if not queued:
             return
-        sent = await send_records(self.app.producer._ensure_producer(), queued)
+        sent, futures = await send_records(self.app.producer._ensure_producer(), queued)
         for batch, _puts, _deletes in tables:
             batch.note_sent(sent)
         if wait:
-            await asyncio.gather(*(fut for fut, _n in sent.values()))
+            await asyncio.gather(*futures)
 
     async def send_outcomes(self, outcomes: Iterable[Outcome]) -> None:
         topic = self.topics.names.interaction_outcomes

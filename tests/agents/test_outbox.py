@@ -50,8 +50,8 @@ async def test_known_and_new_topics_in_one_batch(
             topic = new if i % 3 == 1 else known
             records.append((topic, f"k{i % 7}".encode(), f"{i}".encode(), None, None))
         records.append((known, b"pinned", b"30", [("h", b"v")], 2))
-        sent = await send_records(producer, records)
-        await asyncio.gather(*(fut for fut, _n in sent.values()))
+        _last, futures = await send_records(producer, records)
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class _Unreachable:
     """An AIOKafkaProducer whose broker is gone: its metadata lookup fails."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_limit: int = 1000) -> None:
+        self.batch_limit = batch_limit
         self.client = SimpleNamespace(_wait_on_metadata=self._fail)
 
     async def _fail(self, topic: str) -> None:
@@ -95,11 +96,14 @@ def test_default_fail_stop_exits_the_process() -> None:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
         self.records: list[bytes | None] = []
+        self.limit = limit
 
     def append(self, *, key: bytes | None, value: bytes | None, timestamp: None,
-               headers: list[tuple[str, bytes]]) -> int:
+               headers: list[tuple[str, bytes]]) -> int | None:
+        if len(self.records) >= self.limit:
+            return None  # full, as aiokafka's BatchBuilder past max_batch_size
         self.records.append(value)
         return 1
 
@@ -113,7 +117,8 @@ class _Builder:
 class _Broker:
     """A producer whose broker acknowledges only when the test says so."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch_limit: int = 1000) -> None:
+        self.batch_limit = batch_limit
         self.client = SimpleNamespace(_wait_on_metadata=self._metadata, cluster=SimpleNamespace(
             available_partitions_for_topic=lambda topic: {0}))
         self.sent: list[tuple[str, list[bytes | None]]] = []
@@ -126,7 +131,7 @@ class _Broker:
         return 0
 
     def create_batch(self) -> _Builder:
-        return _Builder()
+        return _Builder(self.batch_limit)
 
     async def send_batch(self, batch: _Builder, topic: str, *, partition: int) -> Any:
         self.sent.append((topic, batch.records))
@@ -183,3 +188,28 @@ async def test_phases_wait_for_the_broker_in_turn() -> None:
     await _settle()
     assert broker.topics()[3:] == ["parts-del"]  # what only the old headers used, last
     await asyncio.wait_for(task, 1)  # the last phase is not awaited
+
+
+async def test_a_phase_waits_for_every_record_batch_of_a_partition() -> None:
+    """Outputs that fill several record batches of one partition: the next phase waits for
+    all of them, not only for the last."""
+    broker = _Broker(batch_limit=1)
+    app = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: broker))
+    rt = Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
+                 topics=None, tables=None)  # type: ignore[arg-type]
+
+    async def handle(message: Any, received: float) -> None:
+        await rt.send("outcomes", message.key, message.value, partition=0)
+
+    phases: Any = [[], [(_Table("headers"), True, True)]]
+    task = asyncio.ensure_future(
+        rt.consume(_Stream([[_event(0), _event(1)]]), handle, "t", phases))
+    await _settle()
+    assert broker.topics() == ["outcomes", "outcomes"]  # two record batches
+    broker.pending[-1].set_result(None)  # the broker has the last one only
+    await _settle()
+    assert broker.topics() == ["outcomes", "outcomes"]
+    broker.ack_all()
+    await _settle()
+    assert broker.topics()[2:] == ["headers-put"]
+    await asyncio.wait_for(task, 1)
