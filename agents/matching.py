@@ -64,7 +64,7 @@ from typing import Any
 from agents.runtime import Runtime, origin_of
 from core.imports import InvalidImport
 from core.pipeline import Handled, handle_interaction, handle_lead_update, handle_party_import
-from models.state import PartyState
+from models.state import PartyState, lost_part_repairs, party_prefix
 from models.timefmt import BadTimestamp, parse_ts
 from ops import metrics
 from ops.web import report_agg_import
@@ -93,12 +93,26 @@ def register(rt: Runtime) -> Any:
 
         def load_state(party_id: str) -> PartyState:
             key = party_id.encode()
+            raw = parties.get(partition, key)
             # a header this batch wrote is not stored for good: it carries the batch base
-            return PartyState.from_bytes(parties.get(partition, key), get_part,
-                                         in_batch=parties.written(partition, key),
-                                         dropped=dropped)
+            in_batch = parties.written(partition, key)
+            st = PartyState.from_bytes(raw, get_part, in_batch=in_batch, dropped=dropped)
+            if not in_batch and st.epoch != rt.epoch:
+                repair(partition, party_id, raw)
+            return st
 
         return load_state
+
+    def repair(partition: int, party_id: str, raw: bytes | None) -> None:
+        """First load of the party in this epoch: undo what a lost batch left of its parts
+        (models/state.py); the writes go with the batch's other part writes."""
+        repairs = lost_part_repairs(raw, parts.scan(partition, party_prefix(party_id)))
+        for key, value in repairs.items():  # no stored header uses what they replace
+            parts.put(partition, key, value, early=True)
+        if repairs:
+            metrics.PARTS_REPAIRED.inc(len(repairs))
+            log.warning("party %r: %d part(s) written by a lost batch set back to its "
+                        "stored header", party_id, len(repairs))
 
     async def handle(message: Any, received: float) -> None:
         kind = kind_of[message.topic]
@@ -141,7 +155,7 @@ def register(rt: Runtime) -> Any:
 
         await emit(message, h, result, received, kind)
         if h.party_id is not None and h.state is not None:
-            new = h.state.with_progress(source, message.offset)
+            new = h.state.with_progress(source, message.offset).with_epoch(rt.epoch)
             if origin is not None:
                 new = new.with_progress(*origin)
             for key, part in new.part_writes().items():
@@ -170,6 +184,11 @@ def register(rt: Runtime) -> Any:
             if h.error.reason.startswith(("not valid JSON", "not a JSON object")):
                 code = "not_json"
             await rt.dead_letter(message, h.error.reason, code, AGENT)
+
+    async def next_epoch(sender: Any, assigned: Any = None, **kwargs: Any) -> None:
+        rt.new_epoch()  # state recovered from the changelogs may hold a lost batch's parts
+
+    rt.app.on_partitions_assigned.connect(next_epoch)
 
     @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
     async def matching(stream: Any) -> None:

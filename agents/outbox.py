@@ -32,8 +32,8 @@ async def send_records(producer: Any, records: Iterable[Record]
         if partition is None:
             if topic not in partitions:
                 partitions[topic] = await _partitions_of(producer, topic)
-            every, available = partitions[topic]
-            partition = producer._partitioner(key, every, available)
+            known, available = partitions[topic]
+            partition = producer._partitioner(key, known, available)
         groups.setdefault((topic, partition), []).append(rec)
     last: dict[tuple[str, int], Any] = {}
     every: list[Any] = []

@@ -22,6 +22,7 @@ import contextvars
 import functools
 import logging
 import os
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ class Runtime:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     #: called when a batch fails after its records were handled (`exit_worker`; tests swap it)
     fail_stop: Callable[[str, BaseException], None] = exit_worker
+    #: repair epoch (models/state.py): drawn at start and at every partition assignment
+    epoch: int = field(default_factory=lambda: secrets.randbits(48) | 1)
+
+    def new_epoch(self) -> None:
+        self.epoch = secrets.randbits(48) | 1
 
     # ------------------------------------------------------------------ partitions
     def partitions_of(self, topic: str) -> int:

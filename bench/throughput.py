@@ -271,7 +271,9 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0, acks=1)
     await producer.start()
     sent: dict[str, int] = {}
+    sent_wall: dict[str, int] = {}  # ms since the epoch, to compare with record timestamps
     got: dict[str, int] = {}
+    decided: dict[str, int] = {}    # the outcome's timestamp: when the worker queued it (ms)
     try:
         parts = consumer.partitions_for_topic(outcomes)
         if not parts:
@@ -292,6 +294,7 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
                         iid = orjson.loads(r.value)["interaction_id"]
                         if iid in sent and iid not in got:
                             got[iid] = now
+                            decided[iid] = r.timestamp
 
         task = asyncio.create_task(reader())
         t0 = time.perf_counter()
@@ -300,6 +303,7 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
             if delay > 0:
                 await asyncio.sleep(delay)
             sent[iid] = time.perf_counter_ns()
+            sent_wall[iid] = time.time_ns() // 1_000_000
             await producer.send(source, value, key=key)
         offered = total / (time.perf_counter() - t0)
         try:
@@ -317,7 +321,12 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
         f.writelines(f"{(sent[i] - t_first) / 1e9:.4f},{(got[i] - sent[i]) / 1e6:.2f}\n"
                      for i in sorted(got, key=sent.__getitem__))
     lat = sorted((got[i] - sent[i]) / 1e6 for i in got)
+    # where it goes: send -> the worker queues the outcome (its record timestamp, 1 ms
+    # resolution), and from there to the bench's consumer (broker + the bench's fetch wait)
+    to_decision = sorted(float(decided[i] - sent_wall[i]) for i in got)
     return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99),
+            "decided_p50_ms": percentile(to_decision, 0.5),
+            "decided_p99_ms": percentile(to_decision, 0.99),
             "max_ms": lat[-1] if lat else None, "offered_eps": offered,
             "received": len(got), "sent": total}
 

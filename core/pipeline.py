@@ -17,7 +17,7 @@ from core.matching import MatchDecision, match_interaction
 from core.processing import apply_lead_event
 from core.validation import InvalidRecord, parse_interaction
 from models.records import Lead, LeadEvent, Link, Outcome, OutcomeCode
-from models.state import PartyState
+from models.state import PartyState, lost_part_repairs, party_prefix
 from rules.compiled import Rules
 
 Raw = bytes | str | Mapping[str, Any]
@@ -155,7 +155,9 @@ class Pipeline:
     each step's `part_writes()` are applied and its `committed()` state kept for the next.
     Between `begin_batch()` and `end_batch()` steps are stored as the matching agent stores
     a batch (its writes held until the end, then in two phases), so tests can kill it
-    between the phases (tests/core/test_crash_gap.py); `simulate` stores each step at once.
+    between the phases (tests/core/test_crash_gap.py), and a party is repaired the first time
+    it is loaded after a kill, as the agent does in a new epoch (models/state.py);
+    `simulate` stores each step at once.
     """
 
     def __init__(self, rules: Rules) -> None:
@@ -169,6 +171,11 @@ class Pipeline:
         # batch mode (`begin_batch`): the running batch's writes, as the agent's TableBatches
         self._batch_headers: dict[str, bytes] | None = None
         self._batch_parts: dict[bytes, bytes | None] = {}
+        self._early: set[bytes] = set()  # repair deletions: stored with the part puts
+        #: batch mode's repair epoch: a new one after each kill (a restart), as the worker's
+        self.epoch = 1
+        #: parts rewritten by repairs (tests read it)
+        self.repaired: list[bytes] = []
 
     @property
     def parties(self) -> PartyStates:
@@ -192,8 +199,17 @@ class Pipeline:
             in_batch = raw is not None
             if raw is None:
                 raw = self.headers.get(party_id)
-            return PartyState.from_bytes(raw, self.get_part, in_batch=in_batch,
-                                         dropped=self.dropped_part)
+            loaded = PartyState.from_bytes(raw, self.get_part, in_batch=in_batch,
+                                           dropped=self.dropped_part)
+            if not in_batch and loaded.epoch != self.epoch:
+                prefix = party_prefix(party_id)
+                repairs = lost_part_repairs(raw, (
+                    (k, v) for k, v in self.parts.items()
+                    if k.startswith(prefix) and k not in self._batch_parts))
+                self._batch_parts.update(repairs)
+                self._early.update(repairs)
+                self.repaired.extend(repairs)
+            return loaded
         st = self._live.get(party_id)
         if st is None:
             st = PartyState.from_bytes(self.headers.get(party_id), self.get_part)
@@ -203,8 +219,11 @@ class Pipeline:
         """Write a state as the streaming job does: its parts, then its header (in batch mode:
         into the batch's writes, stored by `end_batch`)."""
         if self._batch_headers is not None:
-            self._batch_parts.update(state.part_writes())
-            self._batch_headers[party_id] = state.committed(in_batch=True).to_bytes()
+            writes = state.part_writes()
+            self._batch_parts.update(writes)
+            self._early.difference_update(writes)
+            self._batch_headers[party_id] = (
+                state.committed(in_batch=True).with_epoch(self.epoch).to_bytes())
             return
         for key, value in state.part_writes().items():
             if value is None:
@@ -223,16 +242,19 @@ class Pipeline:
         self._batch_headers, self._batch_parts = {}, {}
 
     def end_batch(self, *, killed: bool = False) -> None:
-        """Store the batch's writes in the agent's two phases: (1) the part puts, (2) the
-        headers and the part deletions. `killed`: the worker dies between the two; its
-        local state is rebuilt from the changelogs, which hold phase 1 only."""
+        """Store the batch's writes in the agent's phases: (1) the part puts and the repairs'
+        deletions, (2) the headers, (3) the other part deletions. `killed`: the worker dies
+        after (1); its local state is rebuilt from the changelogs, which hold (1) only."""
         assert self._batch_headers is not None, "no batch is running"
-        headers, parts = self._batch_headers, self._batch_parts
-        self._batch_headers, self._batch_parts = None, {}
+        headers, parts, early = self._batch_headers, self._batch_parts, self._early
+        self._batch_headers, self._batch_parts, self._early = None, {}, set()
         for key, value in parts.items():
             if value is not None:
                 self.parts[key] = _compact(value)
+            elif key in early:
+                self.parts.pop(key, None)
         if killed:
+            self.epoch += 1  # the restarted worker's
             return
         for party_id, raw in headers.items():
             self.headers[party_id] = _compact(raw)

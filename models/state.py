@@ -8,8 +8,9 @@ work per event and the bytes it writes per event do not grow with its window.
 a big party): `n` window size (first, for `has_pending`), `p` party id, `v` version (+1 per
 change), `q` arrivals, `m` watermark, `o` source progress, `l` leads (without interaction
 ids), `ws` the window's exact score sum, `wn` the window's newest `occurred_at`, `wt` / `st`
-the roots of the window and seen indexes, `np` the next page number, and either `i` (the
-parts, inline, while they are small) or `x: 1` (the parts live under their own keys).
+the roots of the window and seen indexes, `np` the next page number, either `i` (the
+parts, inline, while they are small) or `x: 1` (the parts live under their own keys), and
+`e` the repair epoch (below).
 
 **Parts** (orjson values under `part_key(party_id, kind, ident)`):
 - `r` + interaction id: the id's record `[version, ts, seq, lead_id, entry]`.
@@ -52,8 +53,15 @@ So a change that wrote the part in the lost batch writes it again before a heade
 its number, and the changes `v0+1..v` did not write it (the value would be theirs): its
 content at `v` is the one at `v0`. The same holds for a writer meeting such a value. This
 needs the records delivered again to be decided as before (per party: same order, same
-rules); agents/matching.py says when that may not hold. Deletions are stored with the
-headers (phase 2), so a part that a lost batch deleted still has its earlier value.
+rules), which a rules reload between the kill and the redelivery, or a party's records of
+several topics interleaved otherwise, can break: a part the lost batch wrote and the new
+decisions do not write again would show once a header passes its tag. So the worker
+repairs a party the first time it loads it in a new *repair epoch* (a number drawn at
+every start and partition assignment; header field `e`, the epoch of the worker that
+stored it): every stored part whose tag is above the header's version was written by a
+lost batch, and is written back as its old content (`lost_part_repairs`; absent: deleted).
+Deletions are stored with the headers (phase 2), so a part that a lost batch deleted
+still has its earlier value.
 State stored before this scheme reads as before (a plain page counts as stored for good);
 each of its parts keeps its old content from the next time it is written.
 
@@ -65,7 +73,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -234,7 +242,7 @@ class PartyState:
 
     __slots__ = ("party_id", "version", "seq", "watermark", "progress", "leads", "wcount",
                  "wsum", "wnewest", "wtree", "stree", "next_page", "inline", "batch_base",
-                 "_get",
+                 "epoch", "_get",
                  "_dropped", "_writes", "_olds", "_cache")
 
     party_id: str | None
@@ -251,6 +259,7 @@ class PartyState:
     next_page: int
     inline: dict[str, Any] | None  # None: the parts live under their own keys
     batch_base: int                # version of the header last stored for good
+    epoch: int                     # repair epoch of the worker that stored it (0: none)
     _get: PartGetter | None
     _dropped: PartGetter | None    # stored value, before the batch, of a part it deleted
     _writes: dict[str, Any]        # part name -> new content (None: delete), not yet stored
@@ -300,6 +309,7 @@ class PartyState:
         self.next_page = 0
         self.inline = {}
         self.batch_base = 0
+        self.epoch = 0
         self._get = None
         self._dropped = None
         self._writes = {}
@@ -338,6 +348,12 @@ class PartyState:
     def with_progress(self, source: str, offset: int) -> PartyState:
         st = self._copy()
         st.progress = {**self.progress, source: offset}
+        return st
+
+    def with_epoch(self, epoch: int) -> PartyState:
+        """The state as stored by a worker in repair epoch `epoch` (module docstring)."""
+        st = self._copy()
+        st.epoch = epoch
         return st
 
     # -- reading -------------------------------------------------------------------------
@@ -405,6 +421,8 @@ class PartyState:
             h["i"] = self.inline
         if self.batch_base != self.version:
             h["c"] = self.batch_base
+        if self.epoch:
+            h["e"] = self.epoch
         return h
 
     def to_bytes(self) -> bytes:
@@ -471,7 +489,36 @@ class PartyState:
         st.stree = _tree(h.get("st"))
         st.next_page = h.get("np", 0)
         st.inline = None if h.get("x") else dict(h.get("i") or {})
+        st.epoch = h.get("e", 0)
         return st
+
+
+def party_prefix(party_id: str) -> bytes:
+    """What every part key of the party starts with (`part_key`)."""
+    p = party_id.encode()
+    return len(p).to_bytes(2, "big") + p
+
+
+def lost_part_repairs(header: bytes | None, stored: Iterable[tuple[bytes, bytes]]
+                      ) -> dict[bytes, bytes | None]:
+    """Writes that undo what lost batches left of a party's parts: `header` is the party's
+    header stored for good (None: none), `stored` its stored parts (key, value). A part
+    whose tag is above the header's version gets its content at the lost batch's base
+    back, tagged with the header's version (None: deleted, it did not exist then); the
+    others are left as they are. What every reader of `header` sees is unchanged."""
+    # a record at a batch base carries the tag it was stored with, at most that base
+    version = orjson.loads(header).get("v", 0) if header else 0
+    out: dict[bytes, bytes | None] = {}
+    for key, raw in stored:
+        kind = chr(key[2 + int.from_bytes(key[:2], "big")])
+        value = orjson.loads(raw)
+        if shadow_tag(kind, value) <= version:
+            continue
+        old = shadow_old(kind, value)
+        if old is not None and kind == PAGE:
+            old = [version, *old]  # tagged as stored for good with the header
+        out[key] = None if old is None else orjson.dumps(old)  # a record keeps its own tag
+    return out
 
 
 def _tree(v: list[Any] | None) -> Tree:
@@ -833,6 +880,7 @@ class Draft:
         st.stree = self.stree
         st.next_page = self.next_page
         st.batch_base = self.batch_base
+        st.epoch = self.base.epoch
         st._get = self.get_part
         st._dropped = self.dropped
         st._writes = self.writes

@@ -54,6 +54,10 @@ BATCH_SIZE = Histogram(
     "leadstream_batch_records", "Records per batch handled by an agent.", ["agent"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000), registry=REGISTRY,
 )
+PARTS_REPAIRED = Counter(
+    "leadstream_parts_repaired",
+    "Party parts a batch lost in a crash had written ahead of their header, set back.",
+    registry=REGISTRY)
 REBALANCES = Counter("leadstream_rebalances", "Consumer group rebalances seen.", registry=REGISTRY)
 RULE_RELOADS = Counter(
     "leadstream_rule_reloads", "Rules reload attempts, by result (ok, refused, error).",

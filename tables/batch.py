@@ -37,7 +37,7 @@ _DELETE = None
 class TableBatch:
     """Pending writes to one Faust table, keyed by (partition, key)."""
 
-    __slots__ = ("table", "topic", "_store", "_dbs", "_writes")
+    __slots__ = ("table", "topic", "_store", "_dbs", "_writes", "_early")
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -45,6 +45,7 @@ class TableBatch:
         self._store = table.data  # faust.stores.rocksdb.Store (opened on first use)
         self._dbs: dict[int, Any] = {}
         self._writes: dict[tuple[int, bytes], bytes | None] = {}
+        self._early: set[tuple[int, bytes]] = set()  # deletions that go with the puts
 
     def _db(self, partition: int) -> Any:
         db = self._dbs.get(partition)
@@ -72,22 +73,48 @@ class TableBatch:
         value = self._db(partition).get(key)
         return bytes(value) if value is not None else None
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
-        """Set (None: delete) the key at the next `flush()`."""
+    def scan(self, partition: int, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """The stored (key, value)s whose key starts with `prefix`, in key order, leaving
+        out the keys this batch wrote (their values are this batch's, not stored yet)."""
+        out: list[tuple[bytes, bytes]] = []
+        it = self._db(partition).iter()
+        it.seek(prefix)
+        while it.valid():
+            key = bytes(it.key())
+            if not key.startswith(prefix):
+                break
+            if (partition, key) not in self._writes:
+                out.append((key, bytes(it.value())))
+            it.next()
+        return out
+
+    def put(self, partition: int, key: bytes, value: bytes | None, *,
+            early: bool = False) -> None:
+        """Set (None: delete) the key at the next `drain()`. `early`: a deletion that may be
+        sent with the puts (what it deletes is used by no stored value), not after them."""
         self._writes[(partition, key)] = value
+        if early:
+            self._early.add((partition, key))
+        else:
+            self._early.discard((partition, key))
 
     def __len__(self) -> int:
         return len(self._writes)
 
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Record]:
-        """Write pending keys (`puts`: values, `deletes`: deletions) to RocksDB; returns their
-        changelog records for the caller to send (agents/outbox.py), then `note_sent`."""
+        """Write pending keys (`puts`: values and early deletions, `deletes`: the other
+        deletions) to RocksDB; returns their changelog records for the caller to send
+        (agents/outbox.py), then `note_sent`."""
         if puts and deletes:
             writes, self._writes = self._writes, {}
+            self._early.clear()
         else:
-            writes = {k: v for k, v in self._writes.items() if (v is _DELETE) == deletes}
+            early = self._early
+            writes = {k: v for k, v in self._writes.items()
+                      if (v is not _DELETE or k in early) == puts}
             for k in writes:
                 del self._writes[k]
+                early.discard(k)
         topic = self.topic
         out: list[Record] = []
         batches: dict[int, WriteBatch] = {}  # one RocksDB write per partition, as Faust's

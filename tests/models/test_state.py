@@ -15,7 +15,9 @@ from models.state import (
     PartyState,
     PendingEntry,
     ScoreSum,
+    lost_part_repairs,
     part_key,
+    party_prefix,
     shadow_content,
     shadow_old,
     shadow_value,
@@ -441,3 +443,63 @@ def test_a_part_deleted_and_written_again_in_one_batch_keeps_its_content_at_the_
     lost.change(lambda d: d.remember("a", 151.0, 100.0))
     lost.end(killed=True)
     assert not lost.load().knows("a")
+
+
+def _stored(kind: str, tag: int, content: list[Any], old: Any) -> bytes:
+    return orjson.dumps(shadow_value(kind, tag, content, old))
+
+
+REC_OLD = [2, 1.0, 0, None, ["e"]]
+REC_NEW = [9, 1.0, 0, "L-1", None]
+PAGE_OLD = [0, [[1.0, 0, "a"]]]
+PAGE_NEW = [0, [[1.0, 0, "a"], [2.0, 1, "b"]]]
+
+
+@pytest.mark.parametrize(("header_version", "kind", "stored", "want"), [
+    # written by a lost batch (tag above the header): its content at that batch's base
+    (5, "r", _stored("r", 6, REC_NEW, REC_OLD), REC_OLD),
+    (5, "p", _stored("p", 7, PAGE_NEW, PAGE_OLD), [5, *PAGE_OLD]),
+    # ... which did not exist then: deleted
+    (5, "r", _stored("r", 6, REC_NEW, None), None),
+    (5, "p", _stored("p", 6, PAGE_NEW, None), None),
+    (0, "r", _stored("r", 1, REC_NEW, None), None),  # a party whose first batch was lost
+    # stored for good (tag up to the header): left alone
+    (6, "r", _stored("r", 6, REC_NEW, REC_OLD), "keep"),
+    (9, "p", _stored("p", 7, PAGE_NEW, PAGE_OLD), "keep"),
+    (3, "p", orjson.dumps(PAGE_OLD), "keep"),  # a plain page, from before tags
+])
+def test_lost_part_repairs_set_back_what_a_lost_batch_wrote(
+        header_version: int, kind: str, stored: bytes, want: Any) -> None:
+    header = PartyState.from_bytes(orjson.dumps({"n": 0, "p": "P", "v": header_version}))
+    raw = header.to_bytes() if header_version else None
+    key = part_key("P", kind, 7 if kind == "p" else "i1")
+    repairs = lost_part_repairs(raw, [(key, stored)])
+    if want == "keep":
+        assert repairs == {}
+        return
+    assert list(repairs) == [key]
+    value = repairs[key]
+    assert (None if value is None else orjson.loads(value)) == want
+    # what a reader of the header saw before the repair, it sees after it
+    before = shadow_content(kind, orjson.loads(stored), header_version)
+    after = None if value is None else shadow_content(kind, orjson.loads(value),
+                                                      header_version)
+    assert after == before
+    # and a header that later passes the lost tag no longer sees the lost content
+    if value is not None:
+        assert shadow_content(kind, orjson.loads(value), 100) == before
+
+
+def test_party_prefix_starts_every_part_key_of_the_party_only() -> None:
+    prefix = party_prefix("P1")
+    assert part_key("P1", "r", "x").startswith(prefix)
+    assert part_key("P1", "p", 3).startswith(prefix)
+    assert not part_key("P10", "r", "x").startswith(prefix)
+    assert not part_key("P", "r", "1x").startswith(prefix)
+
+
+def test_the_repair_epoch_is_kept_in_the_header() -> None:
+    st = PartyState(window=(ENTRY,)).with_epoch(12345)
+    again = PartyState.from_bytes(st.to_bytes())
+    assert again.epoch == 12345 and PartyState.has_pending(st.to_bytes())
+    assert PartyState.from_bytes(PartyState().to_bytes()).epoch == 0

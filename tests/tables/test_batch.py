@@ -47,6 +47,38 @@ class FakeTable:
         self.data = RocksStore()
 
 
+def test_scan_reads_stored_keys_of_a_prefix_in_order_without_the_batch_writes() -> None:
+    table = FakeTable("t")
+    db = table.data._db_for_partition(0)
+    for key in (b"ab2", b"ab1", b"a", b"abc", b"b", b"ab"):
+        db.put(key, b"v-" + key)
+    batch = TableBatch(table)
+    assert batch.scan(0, b"ab") == [(b"ab", b"v-ab"), (b"ab1", b"v-ab1"), (b"ab2", b"v-ab2"),
+                                    (b"abc", b"v-abc")]
+    batch.put(0, b"ab1", b"mine")
+    batch.put(0, b"ab9", b"mine too")
+    assert [k for k, _ in batch.scan(0, b"ab")] == [b"ab", b"ab2", b"abc"]
+    assert batch.scan(0, b"zz") == [] and batch.scan(1, b"ab") == []
+
+
+def test_early_deletions_go_with_the_puts() -> None:
+    table = FakeTable("t")
+    db = table.data._db_for_partition(0)
+    for key in (b"a", b"b", b"c"):
+        db.put(key, b"old")
+    batch = TableBatch(table)
+    batch.put(0, b"a", None, early=True)   # a repair: goes with the puts
+    batch.put(0, b"b", None)               # an ordinary deletion: after the headers
+    batch.put(0, b"c", None, early=True)
+    batch.put(0, b"c", b"new")             # written again: an ordinary put
+    batch.put(0, b"d", b"new")
+    first = batch.drain(puts=True, deletes=False)
+    assert sorted((r[1], r[2]) for r in first) == [(b"a", None), (b"c", b"new"), (b"d", b"new")]
+    assert db.get(b"a") is None and db.get(b"b") == b"old"
+    assert [(r[1], r[2]) for r in batch.drain(puts=False, deletes=True)] == [(b"b", None)]
+    assert db.get(b"b") is None and len(batch) == 0
+
+
 def test_written_and_dropped() -> None:
     table = FakeTable("t")
     table.data._db_for_partition(0).put(b"k", b"before")
