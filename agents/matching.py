@@ -40,14 +40,18 @@ are decided again in the same order and rewrite those parts before any header ge
 their tag, whatever the batch boundaries (tests/core/test_crash_gap.py). For that the agent
 tells the state which headers its running batch wrote (`in_batch`: they carry the batch base)
 and gives it the value before the batch of a part the batch deleted (`dropped`).
-Left open: (1) that argument needs the records delivered again to be decided as before: a
-rules reload between the kill and the redelivery, or a party's lead updates and party imports
-arriving interleaved otherwise with its interactions (one order per topic, none across
-topics), can make a change skip a part the lost batch wrote, which then shows once a header
-passes its tag (a scan at recovery rolling back parts ahead of their header would close it).
-(2) Part deletions go in a third phase, once the headers are acknowledged: a kill before
-then leaves parts no header uses (garbage in the changelog, never read), never a header
-missing a part.
+That argument needs the records delivered again to be decided as before; a rules reload
+between the kill and the redelivery, or a party's lead updates and party imports arriving
+interleaved otherwise with its interactions (one order per topic, none across topics), can
+make a change skip a part the lost batch wrote, which would then show once a header passes
+its tag. So the first load of a party in a new repair epoch (`Runtime.epoch`, drawn at start
+and at every assignment; the epoch is kept in the headers this worker writes) scans the
+party's stored parts and sets back those ahead of its header (`lost_part_repairs`), before
+the record is decided; the repairs go with the batch's part puts, deletions included (what
+they delete no stored header uses). tests/streaming/test_lost_batch_repair.py.
+Part deletions go in a third phase, once the headers are acknowledged: a kill before then
+leaves parts no header uses (garbage in the changelog, never read), never a header missing
+a part.
 SIGTERM is clean: Faust stops the agents, flushes and commits.
 
 Records whose key does not place them on their party's partition (a producer that keys
