@@ -101,8 +101,12 @@ def register(rt: Runtime) -> Any:
             # a header this batch wrote is not stored for good: it carries the batch base
             in_batch = parties.written(partition, key)
             st = PartyState.from_bytes(raw, get_part, in_batch=in_batch, dropped=dropped)
-            if not in_batch and st.epoch != rt.epoch:
+            epoch = rt.epoch
+            if not in_batch and st.epoch != epoch:
                 repair(partition, party_id, raw)
+                # the epoch it was checked in goes into the header it writes (the epoch may
+                # change before then: an assignment), so a party is never marked unchecked
+                st = st.with_epoch(epoch)
             return st
 
         return load_state
@@ -159,7 +163,7 @@ def register(rt: Runtime) -> Any:
 
         await emit(message, h, result, received, kind)
         if h.party_id is not None and h.state is not None:
-            new = h.state.with_progress(source, message.offset).with_epoch(rt.epoch)
+            new = h.state.with_progress(source, message.offset)
             if origin is not None:
                 new = new.with_progress(*origin)
             for key, part in new.part_writes().items():
