@@ -18,6 +18,7 @@ REDIS_CHANNEL = "leadstream:rules:changed"
 
 def _simulate(args: argparse.Namespace) -> int:
     from offline.simulate import run_simulation
+    from ops.gc_tuning import tune_gc
 
     try:
         rules = load_rules_file(args.rules)
@@ -28,6 +29,7 @@ def _simulate(args: argparse.Namespace) -> int:
         if p is not None and not Path(p).is_file():
             print(f"simulate: no such file: {p}", file=sys.stderr)
             return 2
+    tune_gc()
     report = run_simulation(
         rules, Path(args.interactions), Path(args.out),
         leads=Path(args.leads) if args.leads else None,

@@ -81,6 +81,8 @@ class Settings(BaseModel):
     batch_within_ms: float = Field(5.0, ge=0.0, le=10_000.0, alias="BATCH_WITHIN_MS")
     #: event loop of the worker; unset: uvloop when installed, else asyncio
     event_loop: EventLoop | None = Field(None, alias="EVENT_LOOP")
+    #: young-generation threshold of the garbage collector (ops/gc_tuning.py); 0: Python's
+    gc_gen0_threshold: int = Field(50_000, ge=0, le=10_000_000, alias="GC_GEN0_THRESHOLD")
     # ---- broker security (real Kafka); unset: plaintext
     broker_ssl: bool = Field(False, alias="BROKER_SSL")
     broker_ssl_cafile: Path | None = Field(None, alias="BROKER_SSL_CAFILE")

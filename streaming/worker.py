@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutil.rmtree(settings.faust_datadir, ignore_errors=True)
         marker.write_text(f"{os.getpid()}\n")
 
+    from ops.gc_tuning import tune_gc
     from streaming.app import create_app
 
     app = create_app(settings, holder)  # type: ignore[arg-type]
@@ -221,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if running_worker:
         _log_runtime(app, settings)
     sys.argv = faust_argv(prog, args, settings.log_level)
+    if running_worker:
+        tune_gc(settings.gc_gen0_threshold)  # the app is built: freeze it
     clean = False
     try:
         app.main()
