@@ -12,7 +12,13 @@ Subjects (each alone on the machine while it runs, reading the same pre-loaded t
   empty      Faust agent doing nothing with raw bytes (bench/apps/empty.py; Faust's ceiling)
   leadstream `python app.py worker` (BROKER_URL = the embedded broker, fresh DATA_DIR)
   latency    leadstream at --rate events/s for --duration s: per interaction, first outcome
-             received by the bench - time the bench sent it (p50/p99)
+             received by the bench - time the bench sent it (p50/p99); and to the decision
+             (the outcome record's timestamp, set when the worker queues it)
+  core       the decisions alone: `simulate`'s code on the same interactions, no broker, no
+             Faust (bench/core_only.py). With `empty` it bounds any design in which a Faust
+             agent consumes each record and then decides it: at most
+             1 / (1/empty + 1/core) events/s (`bound_eps`, `bound_over_naive`,
+             `bound_over_empty`), before any table, changelog or output
 events/s = N / (time of the last output - time of the first event processed). Baselines
 stamp their first and N-th event in the agent (naive: or its last changelog record, if
 later); leadstream's times are Kafka timestamps of its output records (first outcome; last
@@ -31,6 +37,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +72,7 @@ from bench.common import (
 from streaming.broker import EmbeddedBroker, free_port
 
 TOPIC = "interactions"
-SUBJECTS = ("raw", "naive", "empty", "leadstream", "latency", "echo")
+SUBJECTS = ("raw", "naive", "empty", "core", "leadstream", "latency", "echo")
 
 
 # ---------------------------------------------------------------------- profiling
@@ -331,6 +338,17 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
             "received": len(got), "sent": total}
 
 
+def run_core(work: Path, args: Any) -> dict[str, Any]:
+    """bench/core_only.py in a child process on the bench's interactions (same seed)."""
+    path = work / "interactions.jsonl"
+    with open(path, "wb") as f:
+        for _key, value in data.records(args.n, args.parties, skew=args.skew):
+            f.write(value + b"\n")
+    done = subprocess.run([PYTHON, "-m", "bench.core_only", str(path)], cwd=ROOT,
+                          env=base_env(), capture_output=True, timeout=args.timeout, check=True)
+    return dict(json.loads(done.stdout.decode().strip().splitlines()[-1]))
+
+
 # ---------------------------------------------------------------------- main
 async def amain(args: Any) -> dict[str, Any]:
     subjects = [s.strip() for s in args.only.split(",")] if args.only else list(SUBJECTS)
@@ -379,6 +397,15 @@ async def amain(args: Any) -> dict[str, Any]:
                 except Exception as exc:
                     errors[name] = f"{type(exc).__name__}: {exc}"
                     log(f"{name}: FAILED {errors[name][:2000]}")
+
+        if "core" in subjects:
+            try:
+                r = run_core(work, args)
+                out["core_eps"] = r["eps"]
+                log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
+            except Exception as exc:
+                errors["core"] = f"{type(exc).__name__}: {exc}"
+                log(f"core: FAILED {errors['core'][:2000]}")
 
         if "echo" in subjects:
             try:
@@ -435,6 +462,12 @@ async def amain(args: Any) -> dict[str, Any]:
                       ("leadstream_over_empty", "empty_eps")):
         if out.get("leadstream_eps") and out.get(base):
             out[key] = round(out["leadstream_eps"] / out[base], 2)
+    if out.get("core_eps") and out.get("empty_eps"):
+        bound = 1 / (1 / out["empty_eps"] + 1 / out["core_eps"])
+        out["bound_eps"] = round(bound)
+        out["bound_over_empty"] = round(bound / out["empty_eps"], 2)
+        if out.get("naive_eps"):
+            out["bound_over_naive"] = round(bound / out["naive_eps"], 2)
     if errors:
         out["errors"] = errors
     if args.keep:
@@ -481,7 +514,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     out["offered_eps"] = out.get("offered_eps")
     keys = ["n", "raw_eps", "naive_eps", "empty_eps", "leadstream_eps", "leadstream_over_naive",
-            "leadstream_over_empty", "p50_ms", "p99_ms", "offered_eps"]
+            "leadstream_over_empty", "p50_ms", "p99_ms", "offered_eps", "decided_p50_ms",
+            "decided_p99_ms", "core_eps", "bound_eps", "bound_over_naive", "bound_over_empty"]
     ordered = {k: out.get(k) for k in keys}
     ordered.update({k: v for k, v in out.items() if k not in ordered})
     print(json.dumps(ordered), flush=True)
