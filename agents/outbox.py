@@ -5,7 +5,8 @@ record; a batch of decisions sends thousands of records at once, so they are gro
 (topic, partition) in order and appended to aiokafka `BatchBuilder`s (`create_batch` /
 `send_batch`, aiokafka's public batch API), which respect the producer's `max_batch_size`.
 Partitions are chosen as `send` would: the given one, else the producer's partitioner on the
-key (murmur2, as Kafka's Java client). Faust's commit flushes the same producer first, so
+key (murmur2, as Kafka's Java client; for aiokafka's default partitioner, the same hash from
+streaming/murmur2.py, twice as fast). Faust's commit flushes the same producer first, so
 these records are covered like any other send.
 """
 
@@ -13,6 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
+
+from streaming.murmur2 import partition_of
 
 #: (topic, key, value, headers, partition)
 Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
@@ -27,13 +32,17 @@ async def send_records(producer: Any, records: Iterable[Record]
     batches (`max_batch_size`); only waiting on all their futures says the broker has all."""
     groups: dict[tuple[str, int], list[Record]] = {}
     partitions: dict[str, tuple[list[int], list[int]]] = {}
+    default = isinstance(producer._partitioner, DefaultPartitioner)
     for rec in records:
         topic, key, value, _headers, partition = rec
         if partition is None:
             if topic not in partitions:
                 partitions[topic] = await _partitions_of(producer, topic)
             known, available = partitions[topic]
-            partition = producer._partitioner(key, known, available)
+            if default and key is not None:  # the same choice, a faster hash
+                partition = partition_of(key, known)
+            else:
+                partition = producer._partitioner(key, known, available)
         groups.setdefault((topic, partition), []).append(rec)
     last: dict[tuple[str, int], Any] = {}
     every: list[Any] = []

@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
-
 from agents.outbox import Record, send_records
 from models.records import Link, Outcome
 from ops import metrics
@@ -37,6 +35,7 @@ from ops.rules_runtime import RulesHolder
 from ops.web import report_agg
 from streaming.codecs import dumps, encode_key, header
 from streaming.deadletter import dead_letter_headers, headers_list
+from streaming.murmur2 import murmur2
 from streaming.settings import Settings
 from streaming.topics import Topics
 from tables.batch import TableBatch
@@ -140,7 +139,7 @@ class Runtime:
         topic = self.topics.names.interaction_outcomes
         for o in outcomes:
             await self.send(topic, encode_key(o.interaction_id), dumps(o.to_json()))
-            metrics.INTERACTIONS.labels(outcome=o.outcome.value).inc()
+            metrics.interactions_counter(o.outcome.value).inc()
             report_agg(o)
 
     async def send_links(self, links: Iterable[Link]) -> None:
@@ -231,8 +230,8 @@ class Runtime:
 
 @functools.lru_cache(maxsize=65536)
 def _key_hash(key: str) -> int:
-    """murmur2 (aiokafka's, pure Python) of a party key, positive; cached, since a busy party's
-    records all ask for it."""
+    """murmur2 (Kafka's default partitioner hash) of a party key, positive; cached, since a
+    busy party's records all ask for it."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF)
 
 

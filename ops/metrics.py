@@ -78,3 +78,15 @@ def set_rules_version(version: str) -> None:
 def count_outcomes(outcomes: Iterable[str]) -> None:
     for code in outcomes:
         INTERACTIONS.labels(outcome=code).inc()
+
+
+_INTERACTIONS_BY_OUTCOME: dict[str, Counter] = {}
+
+
+def interactions_counter(outcome: str) -> Counter:
+    """`leadstream_interactions_total{outcome}`'s child, kept: `labels()` takes a lock and
+    builds a key for every outcome record otherwise."""
+    child = _INTERACTIONS_BY_OUTCOME.get(outcome)
+    if child is None:
+        child = _INTERACTIONS_BY_OUTCOME[outcome] = INTERACTIONS.labels(outcome=outcome)
+    return child

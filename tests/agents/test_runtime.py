@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.partitioner import DefaultPartitioner
 
 from agents.runtime import EXIT_UNSENT, Runtime
 from streaming.settings import load_settings
@@ -28,6 +29,7 @@ class _Unreachable:
     def __init__(self, batch_limit: int = 1000) -> None:
         self.batch_limit = batch_limit
         self.client = SimpleNamespace(_wait_on_metadata=self._fail)
+        self._partitioner = DefaultPartitioner()
 
     async def _fail(self, topic: str) -> None:
         raise KafkaConnectionError(f"no broker for {topic}")

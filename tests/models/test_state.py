@@ -503,3 +503,13 @@ def test_the_repair_epoch_is_kept_in_the_header() -> None:
     again = PartyState.from_bytes(st.to_bytes())
     assert again.epoch == 12345 and PartyState.has_pending(st.to_bytes())
     assert PartyState.from_bytes(PartyState().to_bytes()).epoch == 0
+
+
+def test_copy_carries_every_slot() -> None:
+    st = PartyState(window=(ENTRY,), leads=(LEAD,), progress={"i0": 3}).with_epoch(7)
+    for i, name in enumerate(PartyState.__slots__):
+        object.__setattr__(st, name, ("marker", i))
+    copied = st._copy()
+    assert copied is not st
+    assert [getattr(copied, n) for n in PartyState.__slots__] == [
+        ("marker", i) for i in range(len(PartyState.__slots__))]
