@@ -154,7 +154,7 @@ class Pipeline:
     header, the `parties` table) and `parts` (part key -> value, the `party-parts` table);
     each step's `part_writes()` are applied and its `committed()` state kept for the next.
     Between `begin_batch()` and `end_batch()` steps are stored as the matching agent stores
-    a batch (its writes held until the end, then in two phases), so tests can kill it
+    a batch (its writes held until the end, then in phases), so tests can kill it
     between the phases (tests/core/test_crash_gap.py), and a party is repaired the first time
     it is loaded after a kill, as the agent does in a new epoch (models/state.py);
     `simulate` stores each step at once.

@@ -60,7 +60,7 @@ repairs a party the first time it loads it in a new *repair epoch* (a number dra
 every start and partition assignment; header field `e`, the epoch of the worker that
 stored it): every stored part whose tag is above the header's version was written by a
 lost batch, and is written back as its old content (`lost_part_repairs`; absent: deleted).
-Deletions are stored with the headers (phase 2), so a part that a lost batch deleted
+Deletions are stored after the headers (phase 3), so a part that a lost batch deleted
 still has its earlier value.
 State stored before this scheme reads as before (a plain page counts as stored for good);
 each of its parts keeps its old content from the next time it is written.
@@ -323,8 +323,8 @@ class PartyState:
         return st
 
     def _copy(self) -> PartyState:
-        # every slot, spelled out: a loop over __slots__ costs twice as much, and states are
-        # copied several times per event (tests/models/test_state.py checks the list)
+        # every slot, spelled out: a loop over __slots__ costs nine times as much, and states
+        # are copied several times per event (tests/models/test_state.py checks the list)
         st: PartyState = _new(PartyState)
         st.party_id = self.party_id
         st.version = self.version
