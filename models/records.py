@@ -93,6 +93,9 @@ class Lead:
     processing: list[JSON] = field(default_factory=list)
     rules_version: str | None = None
     updated_at: str | None = None
+    batch_id: str | None = None       # the import batch that created it (CONTRACT §5)
+    territory_id: str | None = None   # assignment (CONTRACT §11)
+    owner: str | None = None
 
     def fields(self) -> JSON:
         """What processing conditions see before attributes (CONTRACT §3)."""
@@ -109,7 +112,7 @@ class Lead:
             self.contact_id, self.interaction_score, list(self.interaction_ids), self.country,
             self.source_code, dict(self.attributes), self.origin, self.import_interface_id,
             self.qualified, self.rating, self.channel, list(self.processing),
-            self.rules_version, self.updated_at,
+            self.rules_version, self.updated_at, self.batch_id, self.territory_id, self.owner,
         )
 
     def to_json(self) -> JSON:
@@ -119,8 +122,10 @@ class Lead:
             "interaction_score": self.interaction_score, "interaction_ids": self.interaction_ids,
             "country": self.country, "source_code": self.source_code,
             "attributes": self.attributes, "origin": self.origin,
-            "import_interface_id": self.import_interface_id, "qualified": self.qualified,
-            "rating": self.rating, "channel": self.channel, "processing": self.processing,
+            "import_interface_id": self.import_interface_id, "batch_id": self.batch_id,
+            "qualified": self.qualified, "rating": self.rating, "channel": self.channel,
+            "territory_id": self.territory_id, "owner": self.owner,
+            "processing": self.processing,
             "rules_version": self.rules_version, "updated_at": self.updated_at,
         }
 
@@ -138,7 +143,8 @@ class Lead:
             import_interface_id=d.get("import_interface_id"), qualified=d.get("qualified"),
             rating=d.get("rating"), channel=d.get("channel"),
             processing=list(d.get("processing") or []), rules_version=d.get("rules_version"),
-            updated_at=d.get("updated_at"),
+            updated_at=d.get("updated_at"), batch_id=d.get("batch_id"),
+            territory_id=d.get("territory_id"), owner=d.get("owner"),
         )
 
 
@@ -153,6 +159,12 @@ class Link:
     rules_version: str | None
     created_at: str
     import_interface_id: str | None = None
+    # attribution (CONTRACT §5): the interaction's party, type, source code and own time
+    party_id: str | None = None
+    interaction_type: str | None = None
+    source_code: str | None = None
+    occurred_at: str | None = None
+    batch_id: str | None = None  # a link made by an import (§6)
 
     @property
     def interaction_lead_id(self) -> str:
@@ -162,8 +174,10 @@ class Link:
         return {
             "interaction_lead_id": self.interaction_lead_id, "interaction_id": self.interaction_id,
             "sales_lead_id": self.sales_lead_id, "import_interface_id": self.import_interface_id,
-            "score": self.score, "rule_set_id": self.rule_set_id,
+            "batch_id": self.batch_id, "score": self.score, "rule_set_id": self.rule_set_id,
             "rules_version": self.rules_version, "created_at": self.created_at,
+            "party_id": self.party_id, "interaction_type": self.interaction_type,
+            "source_code": self.source_code, "occurred_at": self.occurred_at,
         }
 
 

@@ -43,11 +43,14 @@ class Profiles(_Model):
     default_lead_status: StrictStr = "NEW"
     dedupe_window_days: Annotated[StrictInt, Field(ge=0)] = 30
     dedupe_attributes: list[StrictStr] = Field(default_factory=lambda: ["source_code"])
+    # an occurred_at further ahead of the wall clock is REJECTED (CONTRACT §2)
+    max_future_skew_hours: Annotated[Number, Field(ge=0)] = 24
 
 
 class LeadStatus(_Model):
     code: StrictStr
     open: StrictBool
+    won: StrictBool = False  # reaching it counts as converted (CONTRACT §12)
 
 
 class InteractionType(_Model):
@@ -95,6 +98,31 @@ class Processing(_Model):
     qualification: list[ProcessingRuleSet] = Field(default_factory=list)
     rating: list[ProcessingRuleSet] = Field(default_factory=list)
     channel_selection: list[ProcessingRuleSet] = Field(default_factory=list)
+    # attribute -> the values it may take (CONTRACT §4)
+    attribute_codes: dict[StrictStr, list[StrictStr]] = Field(default_factory=dict)
+    # process and assign leads registered from outside like imports (CONTRACT §4)
+    process_external_leads: StrictBool = False
+
+
+class TerritoryMember(_Model):
+    resource: Annotated[StrictStr, Field(min_length=1)]
+    weight: Annotated[StrictInt, Field(gt=0)] = 1
+    capacity: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class Territory(_Model):
+    id: Annotated[StrictStr, Field(min_length=1)]
+    name: StrictStr | None = None
+    precedence: StrictInt = 1
+    guard: ConditionsSpec = Field(default_factory=dict)
+    members: list[TerritoryMember] = Field(min_length=1)
+
+
+class Assignment(_Model):
+    """Territory assignment (CONTRACT §11)."""
+
+    territories: list[Territory] = Field(default_factory=list)
+    fallback: StrictStr | None = None
 
 
 class RulesConfig(_Model):
@@ -104,3 +132,4 @@ class RulesConfig(_Model):
     interaction_rule_sets: list[InteractionRuleSet] = Field(default_factory=list)
     feeds: dict[StrictStr, dict[StrictStr, StrictStr]] = Field(default_factory=dict)
     processing: Processing = Field(default_factory=Processing)
+    assignment: Assignment = Field(default_factory=Assignment)
