@@ -72,11 +72,33 @@ def _rules_push(args: argparse.Namespace) -> int:
     if not url:
         print("rules push: REDIS_URL is not set", file=sys.stderr)
         return 2
-    from ops.rules_store import push_rules
+    from ops.rules_store import push_config
 
-    receivers = push_rules(url, Path(args.file).read_text(encoding="utf-8"), rules.version)
-    print(f"pushed {rules.version} to {REDIS_KEY}; {receivers} subscriber(s) notified")
+    res = push_config(url, Path(args.file).read_text(encoding="utf-8"), rules.version)
+    if not res.pushed:
+        print(f"{rules.version} is already in force: nothing pushed")
+        return 0
+    print(f"pushed {rules.version} to {REDIS_KEY} (was {res.previous or 'none'}); "
+          f"{res.receivers} subscriber(s) notified")
     return 0
+
+
+def _rules_history(args: argparse.Namespace) -> int:
+    from ops.rules_admin import history_command
+
+    return history_command(_redis_url(args), as_json=args.json)
+
+
+def _rules_rollback(args: argparse.Namespace) -> int:
+    from ops.rules_admin import rollback_command
+
+    return rollback_command(_redis_url(args), args.version)
+
+
+def _rules_diff(argv: list[str]) -> int:
+    from offline.rules_diff import main as diff_main
+
+    return diff_main(argv)
 
 
 def _rules_show(args: argparse.Namespace) -> int:
@@ -125,12 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     show = rsub.add_parser("show")
     show.add_argument("--redis-url")
     show.set_defaults(func=_rules_show)
+    hist = rsub.add_parser("history", help="the pushed versions, newest first")
+    hist.add_argument("--redis-url")
+    hist.add_argument("--json", action="store_true", help="one JSON line per entry, with its YAML")
+    hist.set_defaults(func=_rules_history)
+    back = rsub.add_parser("rollback", help="push a version from the history again")
+    back.add_argument("version")
+    back.add_argument("--redis-url")
+    back.set_defaults(func=_rules_rollback)
+    rsub.add_parser("diff", help="replay a history under two configs and compare the leads "
+                                 "(python app.py rules diff --help)", add_help=False)
     return p
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "import":
         return _import(argv[1:])
+    if argv[:2] == ["rules", "diff"]:
+        return _rules_diff(argv[2:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

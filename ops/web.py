@@ -6,6 +6,7 @@ Pure, testable without Faust: `check_bearer`, `admin_refusal`, `render_report_ht
 
 - `GET /rules`: version in force, where it came from, reloader status.
 - `POST /rules/reload`: `Authorization: Bearer $ADMIN_TOKEN`; re-reads the config now.
+- `GET /rules/history`: admin token; the pushed versions in Redis (`rules_history_doc`).
 - `GET /reports/lead-linking`: this worker's report merged with every other worker's
   (`/reports/lead-linking/local`, asked with a short timeout); JSON, or HTML with
   `Accept: text/html` or `?format=html`.
@@ -85,6 +86,30 @@ def admin_refusal(header_value: str | None, admin_token: str | None) -> tuple[in
     if not check_bearer(header_value, admin_token):
         return 401, "admin endpoint: send Authorization: Bearer <ADMIN_TOKEN>"
     return None
+
+
+# ---------------------------------------------------------------- rules history
+def rules_history_doc(redis_url: str | None, in_force: str,
+                      source: str) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) of `GET /rules/history`, as `rules history --json` lists it.
+
+    Blocking (Redis): call it off the event loop. Without Redis the rules come from a file
+    and no history is kept: 200 with an empty list and a note saying so.
+    """
+    from ops.rules_store import RulesStoreError, fetch_history, fetch_stored
+
+    body: dict[str, Any] = {"version": in_force, "source": source}
+    if not redis_url:
+        return 200, {**body, "history": [],
+                     "note": "REDIS_URL is not set: the rules history is kept only in Redis"}
+    try:  # RulesStoreError is a SystemExit: never let it out of a worker thread
+        history = fetch_history(redis_url)
+        stored = fetch_stored(redis_url)
+    except RulesStoreError as exc:
+        return 503, {**body, "error": exc.message}
+    body["stored_version"] = stored.version if stored else None
+    body["history"] = [{**e.to_json(), "in_force": e.version == in_force} for e in history]
+    return 200, body
 
 
 # ---------------------------------------------------------------- report HTML
@@ -328,6 +353,18 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
             res = await reloader.force_reload()
             status = {"refused": 422, "error": 503}.get(res.result, 200)
             return self.json(res.as_dict(), status=status)
+
+    @app.page("/rules/history")
+    class RulesHistoryView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            no = admin_refusal(request.headers.get("Authorization"), admin_token)
+            if no is not None:
+                return refused(self, *no)
+            rules = holder.current
+            status, doc = await asyncio.to_thread(
+                rules_history_doc, getattr(settings, "redis_url", None), rules.version,
+                rules.source)
+            return self.json(doc, status=status)
 
     @app.page("/reports/lead-linking/local")
     class LocalReportView(View):

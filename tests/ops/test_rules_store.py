@@ -34,7 +34,7 @@ def test_push_then_fetch_and_show(clean_redis_url: str) -> None:
     assert shown.startswith(f"{version_of(text)} from redis (pushed at 20")
 
     doc = orjson.loads(redis.Redis.from_url(clean_redis_url).get(KEY))
-    assert set(doc) == {"yaml", "version", "pushed_at"}
+    assert set(doc) == {"yaml", "version", "pushed_at", "pushed_by"}
 
 
 def test_push_publishes_the_version(clean_redis_url: str) -> None:
