@@ -182,6 +182,8 @@ def render(s: Summary, *, top: int = 4) -> str:
         cells = []
         for k in keys:
             b, a = s.report_before.get(k, 0), s.report_after.get(k, 0)
+            if not b and not a:
+                continue  # zero on both sides: noise
             cells.append(f"{k} {b}->{a}" if b != a else f"{k} {b}")
         out.append("report totals: " + ", ".join(cells))
     return "\n".join(out)
