@@ -243,22 +243,19 @@ def _topic_history(args: argparse.Namespace, out: Path, err: IO[str]) -> History
         raise DiffError("rules diff --from-topic: no broker: set BROKER_URL, or run a worker "
                         "with the embedded broker (it writes $DATA_DIR/broker.url)")
     prefix = os.environ.get("TOPIC_PREFIX", "")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "events.jsonl"
     try:
-        hist = read_history(bootstrap, prefix, since, progress=not args.no_progress)
+        hist = read_history(bootstrap, prefix, since, path, progress=not args.no_progress)
     except Exception as exc:  # broker unreachable, metadata errors...
         raise DiffError(f"rules diff --from-topic: reading {bootstrap} failed: "
                         f"{type(exc).__name__}: {exc}") from None
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "events.jsonl"
-    with path.open("wb") as fh:
-        for ev in hist.events:
-            fh.write(orjson.dumps(ev, option=_LINE))
     counts = ", ".join(f"{t} {n}" for t, n in hist.per_topic.items() if n) or "no records"
     skipped = ""
     if hist.forwards_skipped or hist.undecodable_skipped:
         skipped = (f" (left out: {hist.forwards_skipped} forwarded by the job, "
                    f"{hist.undecodable_skipped} not JSON objects)")
-    print(f"read {len(hist.events)} records since {since.isoformat(timespec='seconds')} "
+    print(f"read {hist.events} records since {since.isoformat(timespec='seconds')} "
           f"from {bootstrap}: {counts}{skipped}", file=err)
     return History(events=path)
 

@@ -6,7 +6,9 @@ Reads `interactions`, `feed.callcenter`, `feed.web`, `lead-updates` and `lead-im
 partition's end when the read starts, without a consumer group (no offsets committed, the
 running job is not disturbed). Partitions are merged by record timestamp; records of one
 partition keep their offset order even if their timestamps go back, so each party's records
-stay in the order the job handled them. Ties: topic order above, then partition.
+stay in the order the job handled them. Ties: topic order above, then partition. Each
+partition is spilled to a temporary file while reading, so memory stays flat however long
+the history; the merge holds one record per partition.
 
 Left out, and counted:
 - records carrying the `ls-origin` header: forwards the job wrote itself (a feed record
@@ -18,12 +20,16 @@ Left out, and counted:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import re
+import struct
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import orjson
 
@@ -51,20 +57,38 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 @dataclass(slots=True)
 class TopicHistory:
-    events: list[dict[str, Any]] = field(default_factory=list)
+    """What was written: records per topic, and what was left out."""
+
+    events: int = 0
     per_topic: dict[str, int] = field(default_factory=dict)
     forwards_skipped: int = 0
     undecodable_skipped: int = 0
 
 
-@dataclass(slots=True, order=True)
-class _Rec:
-    ts: int
-    topic_rank: int
-    partition: int
-    offset: int
-    topic: str = field(compare=False)
-    value: bytes | None = field(compare=False)
+_HEAD = struct.Struct(">qqBI")  # timestamp, offset, forward?, value length
+
+
+class _Spill:
+    """One partition's records, in offset order, in a temporary file: a week of traffic
+    need not fit in memory; only one record per partition is held while merging."""
+
+    def __init__(self, rank: int, topic: str, partition: int) -> None:
+        self.key = (rank, partition)
+        self.topic = topic
+        # closed when its records have been read (or collected): it outlives this call
+        self.fh: IO[bytes] = tempfile.TemporaryFile(prefix="rules-diff-")  # noqa: SIM115
+
+    def add(self, ts: int, offset: int, forward: bool, value: bytes | None) -> None:
+        v = value or b""
+        self.fh.write(_HEAD.pack(ts, offset, forward, len(v)) + v)
+
+    def records(self) -> Iterator[tuple[int, int, int, int, _Spill, bool, bytes]]:
+        self.fh.seek(0)
+        rank, partition = self.key
+        while head := self.fh.read(_HEAD.size):
+            ts, offset, forward, n = _HEAD.unpack(head)
+            yield ts, rank, partition, offset, self, bool(forward), self.fh.read(n)
+        self.fh.close()
 
 
 async def _log_ends(consumer: Any, tps: list[Any]) -> dict[Any, int]:
@@ -93,7 +117,7 @@ async def _log_ends(consumer: Any, tps: list[Any]) -> dict[Any, int]:
 
 
 async def _read(bootstrap: str, prefix: str, since_ms: int,
-                progress: bool) -> dict[Any, list[_Rec]]:
+                progress: bool) -> list[_Spill]:
     from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -110,7 +134,7 @@ async def _read(bootstrap: str, prefix: str, since_ms: int,
             tps += [TopicPartition(name, p)
                     for p in sorted(consumer.partitions_for_topic(name) or ())]
         if not tps:
-            return {}
+            return []
         ends = await _log_ends(consumer, tps)
         try:
             found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
@@ -121,7 +145,7 @@ async def _read(bootstrap: str, prefix: str, since_ms: int,
         for tp in tps:
             consumer.seek(tp, starts[tp])
         bar = _bar(sum(max(0, ends[tp] - starts[tp]) for tp in tps), progress)
-        out: dict[Any, list[_Rec]] = {tp: [] for tp in tps}
+        out = {tp: _Spill(rank[tp.topic], tp.topic, tp.partition) for tp in tps}
         pending = {tp for tp in tps if ends[tp] > starts[tp]}
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=500)
@@ -129,14 +153,13 @@ async def _read(bootstrap: str, prefix: str, since_ms: int,
                 keep = [r for r in recs if r.offset < ends[tp]]
                 if bar is not None:
                     bar.update(len(keep))
-                out[tp] += [
-                    _Rec(r.timestamp, rank[tp.topic], tp.partition, r.offset, tp.topic,
-                         None if _is_forward(r.headers) else r.value)
-                    for r in keep if r.timestamp >= since_ms]
+                for r in keep:
+                    if r.timestamp >= since_ms:
+                        out[tp].add(r.timestamp, r.offset, _is_forward(r.headers), r.value)
             pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
         if bar is not None:
             bar.close()
-        return out
+        return list(out.values())
     finally:
         await consumer.stop()
 
@@ -153,29 +176,28 @@ def _bar(total: int, progress: bool) -> Any:
     return tqdm(total=total, unit="rec", desc="reading topics", file=sys.stderr)
 
 
-def _merged(parts: dict[Any, list[_Rec]]) -> Iterator[_Rec]:
-    import heapq
-
-    return heapq.merge(*parts.values())
-
-
-def read_history(bootstrap: str, prefix: str, since: datetime, *,
+def read_history(bootstrap: str, prefix: str, since: datetime, out: Path, *,
                  progress: bool = True) -> TopicHistory:
-    """The records since `since`, merged by timestamp, as events lines."""
-    parts = asyncio.run(_read(bootstrap, prefix, int(since.timestamp() * 1000), progress))
+    """Write the records since `since`, merged by timestamp, to `out` as events lines."""
+    spills = asyncio.run(_read(bootstrap, prefix, int(since.timestamp() * 1000), progress))
     hist = TopicHistory(per_topic=dict.fromkeys(TOPICS, 0))
-    for rec in _merged(parts):
-        if rec.value is None:
-            hist.forwards_skipped += 1
-            continue
-        try:
-            value = orjson.loads(rec.value)
-        except orjson.JSONDecodeError:
-            value = None
-        if not isinstance(value, dict):
-            hist.undecodable_skipped += 1
-            continue
-        base = rec.topic[len(prefix):]
-        hist.per_topic[base] += 1
-        hist.events.append({"topic": base, "value": value})
+    # tuples compare by (timestamp, topic rank, partition, offset): never reach the spill
+    merged = heapq.merge(*(sp.records() for sp in spills))
+    with out.open("wb") as fh:
+        for _, _, _, _, spill, forward, raw in merged:
+            if forward:
+                hist.forwards_skipped += 1
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                value = None
+            if not isinstance(value, dict):
+                hist.undecodable_skipped += 1
+                continue
+            base = spill.topic[len(prefix):]
+            hist.per_topic[base] += 1
+            hist.events += 1
+            fh.write(orjson.dumps({"topic": base, "value": value},
+                                  option=orjson.OPT_APPEND_NEWLINE))
     return hist
