@@ -60,12 +60,13 @@ class History:
 
 
 # ---------------------------------------------------------------------------- base rules
-def base_rules(path: str | None, env: Mapping[str, str] | None = None) -> Rules:
+def base_rules(path: str | None, env: Mapping[str, str] | None = None,
+               redis_url: str | None = None) -> Rules:
     """--base FILE, else the rules in force: Redis when REDIS_URL is set, else RULES_PATH."""
     env = os.environ if env is None else env
     if path:
         return load_rules_file(path)
-    url = env.get("REDIS_URL")
+    url = redis_url or env.get("REDIS_URL")
     if url:
         from ops.rules_store import fetch_stored, redacted
 
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imports", help="with --interactions: lead imports to run first")
     p.add_argument("--since", help="with --from-topic: how far back (7d, 36h, 1d12h, or an "
                                    "ISO-8601 timestamp)")
+    p.add_argument("--redis-url", help="where the rules in force are (default: $REDIS_URL)")
     p.add_argument("--out", help="write diff.jsonl, summary.json, base/ and new/ here")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -276,7 +278,7 @@ def main(argv: list[str], out_stream: IO[str] = sys.stdout, err: IO[str] = sys.s
     out = Path(args.out) if keep else Path(tempfile.mkdtemp(prefix="rules-diff-"))
     try:
         try:
-            base = base_rules(args.base)
+            base = base_rules(args.base, redis_url=args.redis_url)
         except RulesError as exc:
             print(f"rules diff: the base rules ({args.base or 'in force'}) do not validate",
                   file=err)

@@ -211,6 +211,13 @@ def test_base_from_redis(tmp_path: Path, new_rules: Path, clean_redis_url: str) 
     assert res.returncode == 0, res.stderr
     assert f"base {version} (redis)" in res.stdout
     assert "not kept (give --out DIR)" in res.stdout
+    res = _diff(str(new_rules), "--interactions", str(hist), "--redis-url", clean_redis_url)
+    assert res.returncode == 0 and f"base {version} (redis)" in res.stdout, res.stderr
+    import redis
+
+    redis.Redis.from_url(clean_redis_url).flushdb()
+    res = _diff(str(new_rules), "--interactions", str(hist), "--redis-url", clean_redis_url)
+    assert res.returncode == 2 and "no rules in force" in res.stderr and "--base" in res.stderr
 
 
 def test_base_from_rules_path(tmp_path: Path, new_rules: Path) -> None:
