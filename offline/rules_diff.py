@@ -103,7 +103,7 @@ def _replay_events(rules: Rules, events: Path, out: Path, *, progress: bool) -> 
     """`simulate --events` for a build whose `run_simulation` has no `events` yet: each line
     `{"topic", "value"}` to the pipeline step the streaming job runs for that topic."""
     from core import report as rep
-    from core.pipeline import Pipeline
+    from core.pipeline import Pipeline, rejected
     from offline.simulate import iter_lines
     from streaming.feeds import FeedError, feed_to_interaction
 
@@ -122,16 +122,15 @@ def _replay_events(rules: Rules, events: Path, out: Path, *, progress: bool) -> 
         elif topic in ("feed.callcenter", "feed.web"):
             try:
                 mapped = feed_to_interaction(str(topic).removeprefix("feed."), body, rules)
-            except FeedError:
+            except FeedError as err:  # as the feeds agent: REJECTED when the id is known
+                if err.interaction_id is not None:
+                    rep.agg(pipe.report, rejected(err, rules))
                 continue
             pipe.interaction(orjson.dumps(mapped))
         elif topic == "lead-updates":
             pipe.lead_update(body)
         elif topic == "lead-imports":
-            em = pipe.import_record(body)
-            for r in em.import_results:
-                if r.get("result") == "ERROR":
-                    rep.agg_import(pipe.report, "ERROR")
+            pipe.import_record(body)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "leads.jsonl").open("wb") as fh:
         for lead in pipe.leads.values():
