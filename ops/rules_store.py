@@ -208,16 +208,22 @@ def _decode_or_none(raw: bytes | None) -> StoredRules | None:
 
 
 def fetch_history(url: str) -> list[StoredRules]:
-    """The history, newest first (unreadable entries are skipped)."""
+    """The history, newest first (unreadable entries are skipped). A config pushed before
+    history was kept is its only entry, so it shows and can be rolled back to."""
     import redis
 
     client = _client(url)
     try:
-        raws = client.lrange(HISTORY_KEY, 0, HISTORY_MAX - 1)
+        pipe = client.pipeline(transaction=True)
+        pipe.lrange(HISTORY_KEY, 0, HISTORY_MAX - 1)
+        pipe.get(KEY)
+        raws, current = pipe.execute()
     except (redis.RedisError, OSError) as exc:
         raise _fail(url, "read the rules history", exc) from None
     finally:
         client.close()
+    if not raws and current is not None:
+        raws = [current]
     return [e for e in map(_decode_or_none, raws) if e is not None]
 
 

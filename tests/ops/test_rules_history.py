@@ -87,6 +87,8 @@ def test_first_push_keeps_a_config_pushed_before_history(clean_redis_url: str) -
     old = variant(26)
     redis.Redis.from_url(clean_redis_url).set(
         KEY, orjson.dumps({"yaml": old, "version": version_of(old), "pushed_at": "2026-11-01"}))
+    assert [(e.version, e.pushed_at) for e in fetch_history(clean_redis_url)] == [
+        (version_of(old), "2026-11-01")]  # listed before any new push
     new = variant(27)
     push_config(clean_redis_url, new, version_of(new))
     assert [e.version for e in fetch_history(clean_redis_url)] == [
