@@ -6,6 +6,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from offline.lead_diff import (
     COMPARED_FIELDS,
@@ -122,3 +124,33 @@ def test_render_stays_short_with_many_transitions() -> None:
     text = render(summarize(before, after, diff_leads(before, after)))
     channel = next(x for x in text.splitlines() if x.strip().startswith("channel"))
     assert "+6 more" in channel and len(text.splitlines()) <= 7
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from("ABC"),
+                    st.lists(st.sampled_from("xyz"), max_size=3))
+_lead = st.fixed_dictionaries({f: _values for f in ("qualified", "rating", "channel", "owner",
+                                                    "interaction_score", "interaction_ids")})
+_leads = st.dictionaries(st.sampled_from([f"L{i}" for i in range(6)]), _lead, max_size=6)
+
+
+@given(_leads, _leads, st.integers(0, 99))
+def test_diff_replays_before_into_after(before: dict[str, Any], after: dict[str, Any],
+                                        version: int) -> None:
+    """Applying the diff to `before` gives `after` on every compared field; audit fields
+    never make a line."""
+    b = {k: {**v, "lead_id": k, "rules_version": "base", "updated_at": "t0"}
+         for k, v in before.items()}
+    a = {k: {**v, "lead_id": k, "rules_version": f"v{version}", "updated_at": f"t{version}",
+             "processing": [version]} for k, v in after.items()}
+    lines = diff_leads(b, a)
+    rebuilt = {k: {f: v.get(f) for f in COMPARED_FIELDS} for k, v in b.items()}
+    for line in lines:
+        if line["change"] == "REMOVED":
+            assert line["lead_id"] not in a
+            del rebuilt[line["lead_id"]]
+            continue
+        target = rebuilt.setdefault(line["lead_id"], dict.fromkeys(COMPARED_FIELDS))
+        for name, (old, new) in line["fields"].items():
+            assert target[name] == old
+            target[name] = new
+    assert rebuilt == {k: {f: v.get(f) for f in COMPARED_FIELDS} for k, v in a.items()}
+    assert len(lines) == len({x["lead_id"] for x in lines})
