@@ -89,9 +89,10 @@ def admin_refusal(header_value: str | None, admin_token: str | None) -> tuple[in
 
 
 # ---------------------------------------------------------------- rules history
-def rules_history_doc(redis_url: str | None, in_force: str,
-                      source: str) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body) of `GET /rules/history`, as `rules history --json` lists it.
+def rules_history_doc(redis_url: str | None, in_force: str, source: str, *,
+                      with_yaml: bool = True) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) of `GET /rules/history`, as `rules history --json` lists it
+    (`?yaml=false`: without the YAML texts, which may be up to 2 MiB each).
 
     Blocking (Redis): call it off the event loop. Without Redis the rules come from a file
     and no history is kept: 200 with an empty list and a note saying so.
@@ -108,7 +109,8 @@ def rules_history_doc(redis_url: str | None, in_force: str,
     except RulesStoreError as exc:
         return 503, {**body, "error": exc.message}
     body["stored_version"] = stored.version if stored else None
-    body["history"] = [{**e.to_json(), "in_force": e.version == in_force} for e in history]
+    body["history"] = [{**(e.to_json() if with_yaml else e.summary()),
+                        "in_force": e.version == in_force} for e in history]
     return 200, body
 
 
@@ -361,9 +363,10 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
             if no is not None:
                 return refused(self, *no)
             rules = holder.current
+            with_yaml = request.query.get("yaml", "true").lower() not in ("false", "0", "no")
             status, doc = await asyncio.to_thread(
-                rules_history_doc, getattr(settings, "redis_url", None), rules.version,
-                rules.source)
+                lambda: rules_history_doc(getattr(settings, "redis_url", None), rules.version,
+                                          rules.source, with_yaml=with_yaml))
             return self.json(doc, status=status)
 
     @app.page("/reports/lead-linking/local")

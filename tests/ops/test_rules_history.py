@@ -220,8 +220,9 @@ async def _history_view(redis_url: str | None, port: int, token: str | None
     app.web.init_server()
     out = []
     async with TestClient(TestServer(app.web.web_app)) as client:
-        for auth in (None, f"Bearer {TOKEN}"):
-            r = await client.get("/rules/history",
+        bearer = f"Bearer {TOKEN}"
+        for auth, query in ((None, ""), (bearer, ""), (bearer, "?yaml=false")):
+            r = await client.get("/rules/history" + query,
                                  headers={"Authorization": auth} if auth else {})
             out.append((r.status, await r.json()))
     return out
@@ -231,20 +232,23 @@ async def test_history_endpoint(clean_redis_url: str, free_port: Any) -> None:
     a, b = variant(31), BASE_TEXT
     await asyncio.to_thread(push_config, clean_redis_url, a, version_of(a), pushed_by="ann")
     await asyncio.to_thread(push_config, clean_redis_url, b, version_of(b), pushed_by="bob")
-    (no_auth, no_doc), (status, doc) = await _history_view(clean_redis_url, free_port(), TOKEN)
+    (no_auth, no_doc), (status, doc), (_, short) = await _history_view(
+        clean_redis_url, free_port(), TOKEN)
     assert no_auth == 401 and "history" not in no_doc
     assert status == 200 and doc["version"] == version_of(BASE_TEXT)
     assert [(e["version"], e["pushed_by"], e["in_force"]) for e in doc["history"]] == [
         (version_of(b), "bob", True), (version_of(a), "ann", False)]
     assert doc["history"][1]["yaml"] == a and doc["stored_version"] == version_of(b)
+    assert [set(e) for e in short["history"]] == [
+        {"version", "pushed_at", "pushed_by", "in_force"}] * 2
 
 
 async def test_history_endpoint_without_redis_or_token(free_port: Any) -> None:
-    [(_, _), (status, doc)] = await _history_view(None, free_port(), TOKEN)
+    [_, (status, doc), _] = await _history_view(None, free_port(), TOKEN)
     assert status == 200 and doc["history"] == [] and "REDIS_URL is not set" in doc["note"]
-    [(status, doc), _] = await _history_view(None, free_port(), None)
+    [(status, doc), _, _] = await _history_view(None, free_port(), None)
     assert status == 503 and "ADMIN_TOKEN is not set" in doc["error"]
     # Redis down: a 503 naming it, and the worker's loop is not taken down (SystemExit kept in)
-    [_, (status, doc)] = await _history_view(f"redis://127.0.0.1:{free_port()}/0",
-                                             free_port(), TOKEN)
+    [_, (status, doc), _] = await _history_view(f"redis://127.0.0.1:{free_port()}/0",
+                                                free_port(), TOKEN)
     assert status == 503 and "cannot read the rules history" in doc["error"]
