@@ -27,6 +27,19 @@ from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportRe
 from models.records import JSON, Lead, LeadEvent, LeadEventKind, Origin, short_hash
 from models.state import LeadRef, PartyState
 from models.timefmt import BadTimestamp, parse_ts
+from core.validation import (
+    FUTURE_TIMESTAMP,
+    ID_TOO_LONG,
+    INVALID_JSON,
+    INVALID_RECORD,
+    INVALID_TIMESTAMP,
+    MAX_ATTRIBUTE_DEPTH,
+    TOO_DEEP,
+    Problems,
+    attribute_code_errors,
+    future_ok,
+    too_deep,
+)
 from rules.compiled import Rules
 
 MAX_ID_LEN = 256
@@ -50,9 +63,11 @@ class InvalidImport(ValueError):
         source_system: str | None = None,
         orig_system_reference: str | None = None,
         batch_id: str | None = None,
+        code: str = INVALID_RECORD,
     ) -> None:
         super().__init__("; ".join(errors))
         self.errors = list(errors)
+        self.code = code  # the reason code of the first problem (dead letters, metrics)
         self.import_interface_id = import_interface_id
         self.source_system = source_system
         self.orig_system_reference = orig_system_reference
@@ -81,9 +96,11 @@ def decode_import(raw: RawImport) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidImport([f"(record): not valid JSON: {str(exc.args[0])[:80]}"]) from None
+        what = "nested too deep" if "depth" in str(exc.args[0]) else "not valid JSON"
+        raise InvalidImport([f"(record): {what}"], code=INVALID_JSON) from None
     if not isinstance(doc, dict):
-        raise InvalidImport([f"(record): not a JSON object: got {type(doc).__name__}"])
+        raise InvalidImport([f"(record): not a JSON object: got {type(doc).__name__}"],
+                            code=INVALID_JSON)
     return doc
 
 
@@ -99,11 +116,21 @@ def _text(v: Any, path: str, errors: list[str], *, required: bool,
     if isinstance(v, bool) or not isinstance(v, str | int):
         errors.append(f"{path}: must be a string, got {_type_name(v)}")
         return None
-    s = str(v)
-    if len(s) > max_len:
-        errors.append(f"{path}: longer than {max_len} characters")
+    s = v if isinstance(v, str) else (_int_text(v) or "")
+    if not s or len(s) > max_len:
+        if isinstance(errors, Problems):
+            errors.add(ID_TOO_LONG, f"{path}: longer than {max_len} characters")
+        else:
+            errors.append(f"{path}: longer than {max_len} characters")
         return None
     return s
+
+
+def _int_text(v: int) -> str | None:
+    try:
+        return str(v)
+    except ValueError:  # more digits than Python converts
+        return None
 
 
 def _country(v: Any, path: str, errors: list[str]) -> str | None:
@@ -112,7 +139,7 @@ def _country(v: Any, path: str, errors: list[str]) -> str | None:
     if v is None or v == "":
         return None
     if not isinstance(v, str) or len(v) != 2 or not v.isascii() or not v.isalpha():
-        errors.append(f"{path}: not an ISO 3166 alpha-2 code: {str(v)[:20]!r}")
+        errors.append(f"{path}: must be an ISO 3166 alpha-2 code")
         return None
     return v.upper()
 
@@ -139,14 +166,17 @@ def _ident(doc: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def parse_import(raw: RawImport) -> ImportRecord:
+def parse_import(raw: RawImport, rules: Rules | None = None,
+                 now: float | None = None) -> ImportRecord:
     """Validate one §6 record (JSON, or a mapping such as a CSV row); raise InvalidImport.
 
     The customer may be given as `customer: {name, country}` or flat as `customer_name` /
-    `customer_country` (the CSV form). Unknown fields are ignored.
+    `customer_country` (the CSV form). Unknown fields are ignored. With `rules`: attribute
+    values outside `processing.attribute_codes` and a `created_at` more than
+    `max_future_skew_hours` ahead of `now` are refused (docs/validation.md).
     """
     doc = decode_import(raw)
-    errors: list[str] = []
+    errors = Problems()
     iid = _text(doc.get("import_interface_id"), "import_interface_id", errors, required=True)
     source_system = _text(doc.get("source_system"), "source_system", errors, required=True)
     osr = _text(doc.get("orig_system_reference"), "orig_system_reference", errors, required=True)
@@ -156,6 +186,7 @@ def parse_import(raw: RawImport) -> ImportRecord:
     party_bad = len(errors) - party_bad
     contact_id = _text(doc.get("contact_id"), "contact_id", errors, required=False)
     source_code = _text(doc.get("source_code"), "source_code", errors, required=False)
+    source_code = source_code.upper() if source_code is not None else None  # case-blind
     country = _country(doc.get("country"), "country", errors)
     name, cust_country = _customer(doc, errors, need=party_id is None and not party_bad)
 
@@ -169,7 +200,11 @@ def parse_import(raw: RawImport) -> ImportRecord:
         try:
             created = parse_ts(raw_created, "created_at")[:2]
         except BadTimestamp as exc:
-            errors.append(str(exc))
+            errors.add(INVALID_TIMESTAMP, str(exc))
+        if created is not None and rules is not None and not future_ok(created[1], rules, now):
+            created = None
+            errors.add(FUTURE_TIMESTAMP, "created_at: more than "
+                       f"{rules.profiles.max_future_skew_hours} hours ahead of the current time")
 
     attributes = doc.get("attributes")
     if attributes is None:
@@ -178,11 +213,15 @@ def parse_import(raw: RawImport) -> ImportRecord:
         errors.append(f"attributes: must be an object, got {_type_name(attributes)}")
     elif not all(isinstance(k, str) for k in attributes):
         errors.append("attributes: names must be strings")
+    elif too_deep(attributes, MAX_ATTRIBUTE_DEPTH):
+        errors.add(TOO_DEEP, f"attributes: nested deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+    elif rules is not None:
+        attribute_code_errors(attributes, rules, errors)
 
     if errors or created is None:
         raise InvalidImport(
             errors, _ident(doc, "import_interface_id"), _ident(doc, "source_system"),
-            _ident(doc, "orig_system_reference"), _ident(doc, "batch_id"),
+            _ident(doc, "orig_system_reference"), _ident(doc, "batch_id"), code=errors.code,
         )
     assert iid is not None and source_system is not None and osr is not None
     return ImportRecord(

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.matching import lead_ref
-from core.validation import InvalidRecord, decode_json, read_id
+from core.lead_update_fields import validate_lead_update
+from core.validation import UNKNOWN_LEAD, InvalidRecord, decode_json
 from models.records import Lead, LeadEvent, LeadEventKind, Origin
 from models.state import PartyState
-from models.timefmt import BadTimestamp, parse_ts
+from models.timefmt import parse_ts
 from rules.compiled import Rules
 
 
@@ -22,31 +23,11 @@ class UpdateDecision:
     ignored: str | None = None  # why nothing changed (stale update), for logs and metrics
 
 
-def _str(doc: dict[str, Any], name: str, errors: list[str], required: bool) -> str | None:
-    return read_id(doc, name, errors, required, max_len=None)
-
-
-def parse_lead_update(raw: bytes | str | Mapping[str, Any], rules: Rules) -> dict[str, Any]:
-    """Validate a lead update (or an input lead); returns the decoded document."""
-    doc = decode_json(raw)
-    errors: list[str] = []
-    lead_id = _str(doc, "lead_id", errors, True)
-    party_id = _str(doc, "party_id", errors, True)
-    status = _str(doc, "status", errors, True)
-    if status is not None and status not in rules.status_rank:
-        errors.append(f"status: unknown lead status {status[:40]!r}")
-    for name in ("updated_at", "created_at"):
-        if doc.get(name) is not None:
-            try:
-                parse_ts(doc[name], name)
-            except BadTimestamp as exc:
-                errors.append(str(exc))
-    if doc.get("attributes") is not None and not isinstance(doc["attributes"], dict):
-        errors.append("attributes: must be an object")
-    if errors:
-        raise InvalidRecord("; ".join(errors), None, party_id)
-    doc["lead_id"], doc["party_id"] = lead_id, party_id
-    return doc
+def parse_lead_update(raw: bytes | str | Mapping[str, Any], rules: Rules,
+                      now: float | None = None) -> dict[str, Any]:
+    """Decode and type-check a lead update (or an input lead): core/lead_update_fields.py.
+    Returns the normalised document; InvalidRecord (with its reason code) otherwise."""
+    return validate_lead_update(decode_json(raw), rules, now)
 
 
 def external_lead(doc: dict[str, Any]) -> Lead:
@@ -61,8 +42,8 @@ def apply_lead_update(state: PartyState, doc: dict[str, Any], rules: Rules) -> U
     known = state.lead(lead_id)
     if known is None:
         if doc.get("created_at") is None:
-            raise InvalidRecord(f"lead_id: unknown lead {lead_id[:60]!r} and no created_at to "
-                                "register it", None, party_id)
+            raise InvalidRecord("lead_id: unknown lead and no created_at to register it",
+                                None, party_id, UNKNOWN_LEAD)
         lead = external_lead(doc)
         event = LeadEvent(LeadEventKind.REGISTERED, lead_id, party_id,
                           doc.get("updated_at") or lead.created_at, rules.version, lead=lead)

@@ -41,10 +41,12 @@ def rejected(err: InvalidRecord, rules: Rules) -> Outcome:
                    rules_version=rules.version, reason=err.reason)
 
 
-def handle_interaction(raw: Raw, rules: Rules, load: StateLoader) -> Handled:
-    """Validate, then match against the party's state. A bad record gives REJECTED."""
+def handle_interaction(raw: Raw, rules: Rules, load: StateLoader,
+                       now: float | None = None) -> Handled:
+    """Validate, then match against the party's state. A bad record gives REJECTED.
+    `now`: the wall clock when handled, for the future-skew check (None: no check)."""
     try:
-        it = parse_interaction(raw, rules)
+        it = parse_interaction(raw, rules, now)
     except InvalidRecord as err:
         return Handled(err.party_id, None, [rejected(err, rules)], error=err)
     decision: MatchDecision = match_interaction(load(it.party_id), it, rules)
@@ -52,10 +54,11 @@ def handle_interaction(raw: Raw, rules: Rules, load: StateLoader) -> Handled:
                    decision.lead_events)
 
 
-def handle_lead_update(raw: Raw, rules: Rules, load: StateLoader) -> Handled:
+def handle_lead_update(raw: Raw, rules: Rules, load: StateLoader,
+                       now: float | None = None) -> Handled:
     """Move/close a known lead or register an external one; InvalidRecord goes to `error`."""
     try:
-        doc = parse_lead_update(raw, rules)
+        doc = parse_lead_update(raw, rules, now)
         decision = apply_lead_update(load(doc["party_id"]), doc, rules)
     except InvalidRecord as err:
         return Handled(err.party_id, None, error=err)
@@ -69,9 +72,11 @@ class ImportHead:
     result: dict[str, Any] | None = None  # ERROR, or DUPLICATE of an OSR seen for another party
     record: Any = None                     # the validated ImportRecord
     party_id: str | None = None
+    code: str | None = None                # the reason code of an ERROR result
 
 
-def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None]) -> ImportHead:
+def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None],
+                       rules: Rules | None = None, now: float | None = None) -> ImportHead:
     """Validate and check the Original System Reference (CONTRACT §6 step 1-2).
 
     `osr_party(key)` returns the party an OSR was first imported for (the caller's store,
@@ -87,9 +92,9 @@ def handle_import_head(raw: Raw, osr_party: Callable[[str], str | None]) -> Impo
     )
 
     try:
-        rec = parse_import(raw)
+        rec = parse_import(raw, rules, now)
     except InvalidImport as exc:
-        return ImportHead(result=exc.to_result().to_json())
+        return ImportHead(result=exc.to_result().to_json(), code=exc.code)
     party_id, _ = resolve_party(rec)
     first = osr_party(_osr(rec))
     if first is not None and first != party_id:
@@ -122,6 +127,7 @@ class Emitted:
     leads: list[Lead] = field(default_factory=list)
     import_results: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    code: str | None = None  # the reason code of `error` (what the job's dead letter carries)
 
 
 def _compact(b: bytes) -> bytes:
@@ -272,7 +278,8 @@ class Pipeline:
             self.store(h.party_id, h.state)
         rep.agg_all(self.report, h.outcomes)
         return Emitted(h.outcomes, h.links, self.apply_lead_events(h.lead_events),
-                       error=h.error.reason if h.error else None)
+                       error=h.error.reason if h.error else None,
+                       code=h.error.code if h.error else None)
 
     def apply_lead_events(self, events: list[LeadEvent]) -> list[Lead]:
         """Run processing for each event; returns the lead snapshots to emit."""
@@ -283,16 +290,32 @@ class Pipeline:
             out.append(lead)
         return out
 
-    def interaction(self, raw: Raw) -> Emitted:
-        return self._commit(handle_interaction(raw, self.rules, self.state))
+    def interaction(self, raw: Raw, now: float | None = None) -> Emitted:
+        return self._commit(handle_interaction(raw, self.rules, self.state, now))
 
-    def lead_update(self, raw: Raw) -> Emitted:
-        return self._commit(handle_lead_update(raw, self.rules, self.state))
+    def feed(self, feed: str, raw: Raw, now: float | None = None) -> Emitted:
+        """A feed record as the feeds agent handles it: mapped and forwarded to matching, or
+        REJECTED and dead-lettered (`error`, `code`)."""
+        from core.feeds import FeedError, feed_to_interaction
 
-    def import_record(self, raw: Raw) -> Emitted:
-        head = handle_import_head(raw, self.osr_party.get)
+        try:
+            doc = feed_to_interaction(feed, raw, self.rules, now)
+        except FeedError as err:
+            out = [rejected(err, self.rules)]
+            rep.agg_all(self.report, out)
+            return Emitted(out, error=err.reason, code=err.code)
+        return self.interaction(doc, now)
+
+    def lead_update(self, raw: Raw, now: float | None = None) -> Emitted:
+        return self._commit(handle_lead_update(raw, self.rules, self.state, now))
+
+    def import_record(self, raw: Raw, now: float | None = None) -> Emitted:
+        head = handle_import_head(raw, self.osr_party.get, self.rules, now)
         if head.result is not None:
             emitted = Emitted(import_results=[head.result])
+            if head.code is not None:
+                emitted.error = "; ".join(head.result.get("errors") or [])
+                emitted.code = head.code
         else:
             assert head.party_id is not None
             self.osr_party.setdefault(_osr(head.record), head.party_id)

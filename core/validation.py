@@ -1,4 +1,10 @@
-"""Step 1 of matching: turn raw bytes or a mapping into a valid Interaction, or say why not."""
+"""Step 1 of matching: turn raw bytes or a mapping into a valid Interaction, or say why not.
+
+Also the shared pieces every input topic's validation uses (docs/validation.md): reason
+codes, ids with a length bound, codes upper-cased when read (CONTRACT §4), bounded nesting,
+timestamps that may not run ahead of "now" by more than `profiles.max_future_skew_hours`.
+Messages name the field, never its value (values are personal data).
+"""
 
 from __future__ import annotations
 
@@ -13,17 +19,89 @@ from models.timefmt import BadTimestamp, parse_ts
 from rules.compiled import Rules
 
 MAX_ID_LEN = 256
+MAX_ATTRIBUTE_DEPTH = 16  # the attributes object itself is level 1
+
+# Reason codes (dead-letter `dl-reason-code`, `dead_letters.jsonl` `reason`, metric label).
+INVALID_JSON = "invalid_json"            # not JSON, not an object, or nested past the parser
+INVALID_RECORD = "invalid_record"        # a field missing or of the wrong JSON type
+INVALID_TIMESTAMP = "invalid_timestamp"  # not ISO-8601 with an offset (or epoch, web `ts`)
+FUTURE_TIMESTAMP = "future_timestamp"    # more than max_future_skew_hours ahead of now
+ID_TOO_LONG = "id_too_long"              # an id or code over MAX_ID_LEN characters
+TOO_DEEP = "too_deep"                    # attributes nested deeper than MAX_ATTRIBUTE_DEPTH
+UNKNOWN_TYPE = "unknown_type"            # interaction type not in interaction_types
+UNMAPPED_FEED_VALUE = "unmapped_feed_value"  # feed outcome/event the `feeds` section lacks
+UNKNOWN_STATUS = "unknown_status"        # lead status not in lead_statuses
+UNKNOWN_RATING = "unknown_rating"        # rating not in processing.ratings
+UNKNOWN_CHANNEL = "unknown_channel"      # channel not in processing.channels
+ATTRIBUTE_CODE = "attribute_code"        # attribute value outside processing.attribute_codes
+UNKNOWN_LEAD = "unknown_lead"            # lead update for an unknown lead without created_at
+LEAD_OTHER_PARTY = "lead_belongs_to_other_party"  # lead update naming another party's lead
+UNKNOWN_TOPIC = "unknown_topic"          # `simulate --events` line with a topic the job lacks
+
+RECORD_CODES = (
+    INVALID_JSON, INVALID_RECORD, INVALID_TIMESTAMP, FUTURE_TIMESTAMP, ID_TOO_LONG, TOO_DEEP,
+    UNKNOWN_TYPE, UNMAPPED_FEED_VALUE, UNKNOWN_STATUS, UNKNOWN_RATING, UNKNOWN_CHANNEL,
+    ATTRIBUTE_CODE, UNKNOWN_LEAD, LEAD_OTHER_PARTY, UNKNOWN_TOPIC,
+)
 
 
 class InvalidRecord(ValueError):
-    """A record that cannot be processed; `reason` names every problem."""
+    """A record that cannot be processed; `reason` names every problem, `code` the first."""
 
     def __init__(self, reason: str, interaction_id: str | None = None,
-                 party_id: str | None = None) -> None:
+                 party_id: str | None = None, code: str = INVALID_RECORD) -> None:
         super().__init__(reason)
         self.reason = reason
         self.interaction_id = interaction_id
         self.party_id = party_id
+        self.code = code
+
+
+class Problems(list[str]):
+    """Error messages with the reason code of each; a plain `append` is INVALID_RECORD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: list[str] = []
+
+    def add(self, code: str, message: str) -> None:
+        super().append(message)
+        self.codes.append(code)
+
+    def append(self, message: str) -> None:
+        self.add(INVALID_RECORD, message)
+
+    @property
+    def code(self) -> str:
+        return self.codes[0] if self.codes else INVALID_RECORD
+
+    def error(self, interaction_id: str | None = None,
+              party_id: str | None = None) -> InvalidRecord:
+        return InvalidRecord("; ".join(self), interaction_id, party_id, self.code)
+
+
+def _add(errors: list[str], code: str, message: str) -> None:
+    if isinstance(errors, Problems):
+        errors.add(code, message)
+    else:
+        errors.append(message)
+
+
+def json_type(v: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list | tuple):
+        return "array"
+    if isinstance(v, Mapping):
+        return "object"
+    return type(v).__name__
 
 
 def decode_json(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
@@ -33,9 +111,11 @@ def decode_json(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRecord(f"not valid JSON: {exc.args[0][:80]}") from None
+        what = "nested too deep" if "depth" in str(exc.args[0]) else "not valid JSON"
+        raise InvalidRecord(f"(record): {what}", code=INVALID_JSON) from None
     if not isinstance(doc, dict):
-        raise InvalidRecord(f"not a JSON object: got {type(doc).__name__}")
+        raise InvalidRecord(f"(record): not a JSON object but {json_type(doc)}",
+                            code=INVALID_JSON)
     return doc
 
 
@@ -47,73 +127,182 @@ def read_id(doc: Mapping[str, Any], name: str, errors: list[str], required: bool
         return v  # the common case, decided by the checks below as well
     if v is None or v == "":
         if required:
-            errors.append(f"{name}: required")
+            _add(errors, INVALID_RECORD, f"{name}: required")
         return None
     if isinstance(v, bool) or not isinstance(v, str | int):
-        errors.append(f"{name}: must be a string")
+        _add(errors, INVALID_RECORD, f"{name}: must be a string, not {json_type(v)}")
         return None
-    s = str(v)
-    if max_len is not None and len(s) > max_len:
-        errors.append(f"{name}: longer than {max_len} characters")
+    s = v if isinstance(v, str) else _int_text(v)
+    if s is None or (max_len is not None and len(s) > max_len):
+        _add(errors, ID_TOO_LONG, f"{name}: longer than {max_len} characters")
         return None
     return s
 
 
-def _country(doc: dict[str, Any], errors: list[str]) -> str | None:
-    v = doc.get("country")
+def _int_text(v: int) -> str | None:
+    try:
+        return str(v)
+    except ValueError:  # more digits than Python converts (a mapping built in code)
+        return None
+
+
+def read_code(doc: Mapping[str, Any], name: str, errors: list[str],
+              required: bool = False) -> str | None:
+    """A code (CONTRACT §4: case-blind): a string, upper-cased, at most MAX_ID_LEN long."""
+    v = read_text(doc, name, errors, required)
+    return None if v is None else v.upper()
+
+
+def read_text(doc: Mapping[str, Any], name: str, errors: list[str],
+              required: bool = False) -> str | None:
+    """A string (not a number), at most MAX_ID_LEN long; "" is null."""
+    v = doc.get(name)
+    if v is None or v == "":
+        if required:
+            _add(errors, INVALID_RECORD, f"{name}: required")
+        return None
+    if not isinstance(v, str):
+        _add(errors, INVALID_RECORD, f"{name}: must be a string, not {json_type(v)}")
+        return None
+    if len(v) > MAX_ID_LEN:
+        _add(errors, ID_TOO_LONG, f"{name}: longer than {MAX_ID_LEN} characters")
+        return None
+    return v
+
+
+def read_country(doc: Mapping[str, Any], errors: list[str], name: str = "country") -> str | None:
+    v = doc.get(name)
     if v is None or v == "":
         return None
     if not isinstance(v, str) or len(v) != 2 or not v.isascii() or not v.isalpha():
-        errors.append(f"country: not an ISO 3166 alpha-2 code: {str(v)[:20]!r}")
+        _add(errors, INVALID_RECORD, f"{name}: must be an ISO 3166 alpha-2 code")
         return None
     return v.upper()
 
 
-def build_interaction(doc: dict[str, Any], rules: Rules) -> Interaction:
-    """Validate a decoded record against the contract and the known interaction types."""
-    errors: list[str] = []
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels (a container alone is one level).
+    Iterative, so no input reaches Python's recursion limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, level = stack.pop()
+        if isinstance(v, Mapping):
+            children: Any = v.values()
+        elif isinstance(v, list | tuple):
+            children = v
+        else:
+            continue
+        if level > limit:
+            return True
+        stack.extend((c, level + 1) for c in children if isinstance(c, Mapping | list | tuple))
+    return False
+
+
+def read_attributes(doc: Mapping[str, Any], errors: list[str],
+                    name: str = "attributes") -> dict[str, Any] | None:
+    """An object whose values nest at most MAX_ATTRIBUTE_DEPTH levels; None when absent."""
+    v = doc.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, Mapping):
+        _add(errors, INVALID_RECORD, f"{name}: must be an object, not {json_type(v)}")
+        return None
+    if too_deep(v, MAX_ATTRIBUTE_DEPTH):
+        _add(errors, TOO_DEEP, f"{name}: nested deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+        return None
+    return dict(v)
+
+
+def attribute_code_errors(attributes: Mapping[str, Any], rules: Rules,
+                          errors: list[str], name: str = "attributes") -> None:
+    """Values outside `processing.attribute_codes` (CONTRACT §4); null is always allowed
+    (it removes the key in an edit); a list must hold allowed values only."""
+    codes = rules.config.processing.attribute_codes
+    if not codes:
+        return
+    for attr, value in attributes.items():
+        allowed = codes.get(attr)
+        if allowed is None or value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(x, str) and x in allowed for x in values):
+            _add(errors, ATTRIBUTE_CODE,
+                 f"{name}.{attr}: not one of the allowed values {', '.join(allowed)}")
+
+
+def read_time(doc: Mapping[str, Any], name: str, errors: list[str], *, rules: Rules,
+              now: float | None, required: bool = True,
+              value: Any = None) -> tuple[str, float, date] | None:
+    """An ISO-8601 timestamp with offset, not more than the allowed skew ahead of `now`
+    (None: no such check)."""
+    v = doc.get(name) if value is None else value
+    if v is None or v == "":
+        if required:
+            _add(errors, INVALID_RECORD, f"{name}: required")
+        return None
+    try:
+        parsed = parse_ts(v, name)
+    except BadTimestamp as exc:
+        _add(errors, INVALID_TIMESTAMP, str(exc))
+        return None
+    if not future_ok(parsed[1], rules, now):
+        _add(errors, FUTURE_TIMESTAMP, f"{name}: more than "
+             f"{rules.profiles.max_future_skew_hours} hours ahead of the current time")
+        return None
+    return parsed
+
+
+def future_ok(ts: float, rules: Rules, now: float | None) -> bool:
+    return now is None or ts <= now + float(rules.profiles.max_future_skew_hours) * 3600.0
+
+
+def build_interaction(doc: Mapping[str, Any], rules: Rules, now: float | None = None,
+                      names: Mapping[str, str] | None = None) -> Interaction:
+    """Validate a decoded record against the contract and the known interaction types.
+
+    `names` renames fields in messages (a feed record's own field names)."""
+    errors = Problems()
     interaction_id = read_id(doc, "interaction_id", errors)
     party_id = read_id(doc, "party_id", errors)
+    itype = read_code(doc, "type", errors, required=True)
+    if itype is not None and itype not in rules.known_types:
+        errors.add(UNKNOWN_TYPE, "type: not a known interaction type")
+    occurred = read_time(doc, "occurred_at", errors, rules=rules, now=now)
     contact_id = read_id(doc, "contact_id", errors, required=False)
-    source_code = read_id(doc, "source_code", errors, required=False)
-    country = _country(doc, errors)
-    itype = doc.get("type")
-    if itype is None or itype == "":
-        errors.append("type: required")
-    elif not isinstance(itype, str):
-        errors.append("type: must be a string")
-    elif itype not in rules.known_types:
-        errors.append(f"type: unknown interaction type {itype[:60]!r}")
-    occurred: tuple[str, float, date] | None = None
-    if doc.get("occurred_at") is None:
-        errors.append("occurred_at: required")
-    else:
-        try:
-            occurred = parse_ts(doc["occurred_at"])
-        except BadTimestamp as exc:
-            errors.append(str(exc))
-    attributes = doc.get("attributes")
-    if attributes is None:
-        attributes = {}
-    elif not isinstance(attributes, dict):
-        errors.append("attributes: must be an object")
+    country = read_country(doc, errors)
+    source_code = read_code(doc, "source_code", errors)
+    attributes = read_attributes(doc, errors)
     if errors or occurred is None:
-        raise InvalidRecord("; ".join(errors), interaction_id, party_id)
-    assert interaction_id is not None and party_id is not None and isinstance(itype, str)
+        if names:
+            _rename(errors, names)
+        raise errors.error(interaction_id, party_id)
+    assert interaction_id is not None and party_id is not None and itype is not None
     return Interaction(
         interaction_id=interaction_id, party_id=party_id, type=itype,
         occurred_at=occurred[0], ts=occurred[1], day_ordinal=occurred[2].toordinal(),
         contact_id=contact_id, country=country, source_code=source_code,
-        attributes=attributes,
+        attributes=attributes or {},
     )
 
 
-def parse_interaction(raw: bytes | str | Mapping[str, Any], rules: Rules) -> Interaction:
-    """Decode and validate; raises InvalidRecord with every problem found."""
+def _rename(errors: Problems, names: Mapping[str, str]) -> None:
+    for i, msg in enumerate(errors):
+        field, sep, rest = msg.partition(":")
+        if sep and field in names:
+            errors[i] = f"{names[field]}:{rest}"
+
+
+def parse_interaction(raw: bytes | str | Mapping[str, Any], rules: Rules,
+                      now: float | None = None) -> Interaction:
+    """Decode and validate; raises InvalidRecord with every problem found.
+
+    `now` (epoch seconds): the wall clock when handled (`simulate --now`); None skips the
+    future check (tests and replays that mean to)."""
     doc = decode_json(raw)
     try:
-        return build_interaction(doc, rules)
+        return build_interaction(doc, rules, now)
     except InvalidRecord:
         raise
     except Exception as exc:  # defensive: a record must never crash the caller
-        raise InvalidRecord(f"invalid record: {type(exc).__name__}") from None
+        raise InvalidRecord(f"(record): cannot be read ({type(exc).__name__})",
+                            code=INVALID_RECORD) from None

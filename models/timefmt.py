@@ -1,8 +1,13 @@
-"""Event-time parsing. Times are kept as the original string plus epoch seconds."""
+"""Event-time parsing. Times are kept as the original string plus epoch seconds.
+
+Messages name the field, never the value (records carry personal data)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+
+_EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")  # ASCII digits only: "²".isdigit() is True
 
 
 class BadTimestamp(ValueError):
@@ -13,13 +18,18 @@ def parse_ts(value: object, field: str = "occurred_at") -> tuple[str, float, dat
     """ISO-8601 with an offset -> (original string, epoch seconds, calendar date in its offset)."""
     if not isinstance(value, str) or not value:
         raise BadTimestamp(f"{field}: must be an ISO-8601 timestamp with offset")
+    if len(value) > 64:
+        raise BadTimestamp(f"{field}: not an ISO-8601 timestamp")
     try:
         dt = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
-        raise BadTimestamp(f"{field}: not an ISO-8601 timestamp: {value[:40]!r}") from None
+        raise BadTimestamp(f"{field}: not an ISO-8601 timestamp") from None
     if dt.tzinfo is None:  # fromisoformat gives a fixed-offset `timezone` or none
-        raise BadTimestamp(f"{field}: timestamp has no UTC offset: {value[:40]!r}")
-    return value, dt.timestamp(), dt.date()
+        raise BadTimestamp(f"{field}: timestamp has no UTC offset")
+    try:
+        return value, dt.timestamp(), dt.date()
+    except (OverflowError, ValueError, OSError):
+        raise BadTimestamp(f"{field}: timestamp out of range") from None
 
 
 def parse_epoch_or_iso(value: object, field: str = "ts") -> tuple[str, float, date]:
@@ -28,11 +38,13 @@ def parse_epoch_or_iso(value: object, field: str = "ts") -> tuple[str, float, da
         try:
             dt = datetime.fromtimestamp(float(value), tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise BadTimestamp(f"{field}: epoch seconds out of range: {value!r}") from None
+            raise BadTimestamp(f"{field}: epoch seconds out of range") from None
         iso = dt.isoformat()
         return iso, dt.timestamp(), dt.date()
-    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+    if isinstance(value, str) and _EPOCH.fullmatch(value.strip()):
         return parse_epoch_or_iso(float(value), field)
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise BadTimestamp(f"{field}: must be epoch seconds or an ISO-8601 timestamp")
     return parse_ts(value, field)
 
 

@@ -136,9 +136,9 @@ def test_party_or_customer_required(over: dict[str, Any], expected: str) -> None
     ("party_id", 1.5, "party_id: must be a string, got number"),
     ("contact_id", [], "contact_id: must be a string, got array"),
     ("source_code", {}, "source_code: must be a string, got object"),
-    ("country", "USA", "country: not an ISO 3166 alpha-2 code: 'USA'"),
-    ("country", "U1", "country: not an ISO 3166 alpha-2 code: 'U1'"),
-    ("country", 12, "country: not an ISO 3166 alpha-2 code: '12'"),
+    ("country", "USA", "country: must be an ISO 3166 alpha-2 code"),
+    ("country", "U1", "country: must be an ISO 3166 alpha-2 code"),
+    ("country", 12, "country: must be an ISO 3166 alpha-2 code"),
     ("created_at", "2024-05-01T12:00:00", "created_at: timestamp has no UTC offset"),
     ("created_at", "yesterday", "created_at: not an ISO-8601 timestamp"),
     ("created_at", 1714564800, "created_at: must be an ISO-8601 timestamp with offset"),
@@ -160,7 +160,7 @@ def test_every_error_reported_at_once() -> None:
     errs = errors_of(doc)
     prefixes = ["import_interface_id: required", "source_system: must be a string",
                 "orig_system_reference: required", "contact_id: must be a string",
-                "country: not an ISO", "customer.country: not an ISO",
+                "country: must be an ISO", "customer.country: must be an ISO",
                 "created_at: not an ISO-8601", "attributes: must be an object"]
     assert len(errs) == len(prefixes), errs
     for p in prefixes:

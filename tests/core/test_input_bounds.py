@@ -143,7 +143,16 @@ def test_case_blind_source_code_matches_the_guard() -> None:
 
     rec = interaction("i1", "P1", "event_registration", 0, country="us",
                       source_code="ceo-summit")
-    r = run(RULES, rec)
+    rules = make_rules("""
+interaction_rule_sets:
+  - {id: seeded, status: ACTIVE, precedence: 1, scores: default}
+  - id: ceo-summit
+    status: ACTIVE
+    precedence: 10
+    guard: {country: [US], source_code: [CEO-SUMMIT]}
+    scores: {EVENT_REGISTRATION: 12}
+""")
+    r = run(rules, rec)
     assert r.outcomes[0].rule_set_id == "ceo-summit"
 
 

@@ -217,7 +217,7 @@ def test_lead_fields_from_interactions() -> None:
     assert lead.interaction_score == 20
     assert lead.interaction_ids == ["a", "b", "c"]                 # occurred_at order
     assert (lead.contact_id, lead.country) == ("C-c", "FR")       # of the trigger
-    assert lead.source_code == "S-b"                               # highest score (10)
+    assert lead.source_code == "S-B"                               # highest score (10)
     assert lead.attributes == {"x": "b", "y": "b", "z": "a", "w": "c"}
     assert lead.rules_version == RULES.version
     assert lead.import_interface_id is None
@@ -243,9 +243,9 @@ def test_source_code_tie_goes_to_the_latest() -> None:
     late = it("late", TEN, 3, source_code="S-late")
     early = it("early", TEN, 1, source_code="S-early")
     r = run(RULES, late, early)
-    assert _lead(r).source_code == "S-late"
+    assert _lead(r).source_code == "S-LATE"  # codes are upper-cased when read
     r = run(RULES, early, late)
-    assert _lead(r).source_code == "S-late"
+    assert _lead(r).source_code == "S-LATE"  # codes are upper-cased when read
 
 
 def test_attributes_later_win_by_occurred_at_not_arrival() -> None:
