@@ -17,23 +17,43 @@ REDIS_CHANNEL = "leadstream:rules:changed"
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from models.timefmt import BadTimestamp, parse_epoch_or_iso
     from offline.simulate import run_simulation
     from ops.gc_tuning import tune_gc
 
+    if (args.events is None) == (args.interactions is None):
+        print("simulate: give --events FILE, or --interactions FILE [--leads F] [--imports F]",
+              file=sys.stderr)
+        return 2
+    if args.events is not None and (args.leads or args.imports):
+        print("simulate: --leads/--imports go with --interactions, not with --events",
+              file=sys.stderr)
+        return 2
+    now = None
+    if args.now is not None:
+        try:
+            now = parse_epoch_or_iso(args.now, "--now")[1]
+        except BadTimestamp:
+            print("simulate: --now must be an ISO-8601 timestamp with offset or epoch seconds",
+                  file=sys.stderr)
+            return 2
     try:
         rules = load_rules_file(args.rules)
     except RulesError as exc:
         print(exc, file=sys.stderr)
         return 2
-    for p in (args.interactions, args.leads, args.imports):
+    for p in (args.interactions, args.leads, args.imports, args.events):
         if p is not None and not Path(p).is_file():
             print(f"simulate: no such file: {p}", file=sys.stderr)
             return 2
     tune_gc()
+
+    def path(p: str | None) -> Path | None:
+        return Path(p) if p else None
+
     report = run_simulation(
-        rules, Path(args.interactions), Path(args.out),
-        leads=Path(args.leads) if args.leads else None,
-        imports=Path(args.imports) if args.imports else None,
+        rules, Path(args.out), interactions=path(args.interactions), leads=path(args.leads),
+        imports=path(args.imports), events=path(args.events), now=now,
         progress=not args.no_progress,
     )
     t = report["total"]
@@ -129,9 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="run the engine offline over files")
     sim.add_argument("--rules", required=True)
-    sim.add_argument("--interactions", required=True)
+    sim.add_argument("--interactions")
     sim.add_argument("--leads")
     sim.add_argument("--imports")
+    sim.add_argument("--events", help="a merged replay of the input topics: one "
+                     '{"topic": T, "value": {...}} a line')
+    sim.add_argument("--now", help="the wall clock records are checked against "
+                     "(profiles.max_future_skew_hours); default: now")
     sim.add_argument("--out", required=True)
     sim.add_argument("--no-progress", action="store_true")
     sim.set_defaults(func=_simulate)

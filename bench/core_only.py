@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="leadstream-core-") as out, \
             open(os.devnull, "w") as quiet:
         t0 = time.perf_counter()
-        report = run_simulation(rules, args.interactions, Path(out), progress=False, log=quiet)
+        report = run_simulation(rules, Path(out), interactions=args.interactions,
+                                progress=False, log=quiet)
         seconds = time.perf_counter() - t0
     n = int(report["total"]["interactions"])
     print(json.dumps({"n": n, "seconds": round(seconds, 2), "eps": round(n / seconds)}))

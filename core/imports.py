@@ -23,10 +23,6 @@ from typing import Any
 
 import orjson
 
-from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
-from models.records import JSON, Lead, LeadEvent, LeadEventKind, Origin, short_hash
-from models.state import LeadRef, PartyState
-from models.timefmt import BadTimestamp, parse_ts
 from core.validation import (
     FUTURE_TIMESTAMP,
     ID_TOO_LONG,
@@ -40,6 +36,10 @@ from core.validation import (
     future_ok,
     too_deep,
 )
+from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
+from models.records import JSON, Lead, LeadEvent, LeadEventKind, Origin, short_hash
+from models.state import LeadRef, PartyState
+from models.timefmt import BadTimestamp, parse_ts
 from rules.compiled import Rules
 
 MAX_ID_LEN = 256

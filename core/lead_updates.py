@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.matching import lead_ref
 from core.lead_update_fields import validate_lead_update
+from core.matching import lead_ref
 from core.validation import UNKNOWN_LEAD, InvalidRecord, decode_json
 from models.records import Lead, LeadEvent, LeadEventKind, Origin
 from models.state import PartyState

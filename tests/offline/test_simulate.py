@@ -77,7 +77,8 @@ def test_cli_runs_with_bad_lines_exit_0_and_byte_identical(inputs: dict[str, Pat
 
 
 def test_outcomes_one_row_per_non_blank_line(inputs: dict[str, Path], tmp_path: Path) -> None:
-    run_simulation(make_rules(), inputs["interactions"], tmp_path, leads=inputs["leads"],
+    run_simulation(make_rules(), tmp_path, interactions=inputs["interactions"],
+                   leads=inputs["leads"],
                    progress=False)
     rows = _rows(tmp_path / "outcomes.jsonl")
     assert {r["line"]: r["outcome"] for r in rows} == EXPECTED
@@ -85,7 +86,8 @@ def test_outcomes_one_row_per_non_blank_line(inputs: dict[str, Path], tmp_path: 
 
 
 def test_bad_line_is_an_outcome_with_its_line(inputs: dict[str, Path], tmp_path: Path) -> None:
-    run_simulation(make_rules(), inputs["interactions"], tmp_path, leads=inputs["leads"],
+    run_simulation(make_rules(), tmp_path, interactions=inputs["interactions"],
+                   leads=inputs["leads"],
                    progress=False)
     rows = {r["line"]: r for r in _rows(tmp_path / "outcomes.jsonl")}
     assert rows[3]["outcome"] == "REJECTED" and "json" in rows[3]["reason"].lower()
@@ -97,7 +99,8 @@ def test_bad_line_is_an_outcome_with_its_line(inputs: dict[str, Path], tmp_path:
 
 def test_outputs_content(inputs: dict[str, Path], tmp_path: Path) -> None:
     rules = make_rules()
-    run_simulation(rules, inputs["interactions"], tmp_path, leads=inputs["leads"], progress=False)
+    run_simulation(rules, tmp_path, interactions=inputs["interactions"], leads=inputs["leads"],
+                   progress=False)
     leads = {lead["lead_id"]: lead for lead in _rows(tmp_path / "leads.jsonl")}
     assert "E1" in leads and leads["E1"]["origin"] == "EXTERNAL"   # input leads included
     assert leads["E1"]["interaction_ids"] == ["e1"] and leads["E1"]["interaction_score"] == 10
@@ -110,7 +113,8 @@ def test_outputs_content(inputs: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_report_consistent_with_outcomes(inputs: dict[str, Path], tmp_path: Path) -> None:
-    run_simulation(make_rules(), inputs["interactions"], tmp_path, leads=inputs["leads"],
+    run_simulation(make_rules(), tmp_path, interactions=inputs["interactions"],
+                   leads=inputs["leads"],
                    progress=False)
     rows = _rows(tmp_path / "outcomes.jsonl")
     report = json.loads((tmp_path / "report.json").read_text())

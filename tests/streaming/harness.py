@@ -494,7 +494,7 @@ def simulate(rules_path: Path, out_dir: Path, *, interactions: Path, leads: Path
     from offline.simulate import run_simulation
     from rules.loader import load_rules_file
 
-    run_simulation(load_rules_file(rules_path), interactions, out_dir, leads=leads,
+    run_simulation(load_rules_file(rules_path), out_dir, interactions=interactions, leads=leads,
                    imports=imports, progress=False, log=open(os.devnull, "w"))  # noqa: SIM115
 
     def rows(name: str) -> list[dict[str, Any]]:
