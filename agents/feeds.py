@@ -1,7 +1,8 @@
 """Feed adapter agent: `feed.callcenter` and `feed.web` -> canonical `interactions`.
 
 Stateless. Each record is mapped with the `feeds` section of the rules in force
-(`streaming.feeds`) and sent to `interactions` keyed by party_id, with origin headers
+(`core.feeds`, the function `simulate` runs) and sent to `interactions` keyed by party_id,
+with origin headers
 (`ls-origin`, `ls-origin-offset`) so the matching agent recognises a forward repeated after
 a crash. A record that cannot be mapped goes to `dead-letters` (original key, bytes and
 headers) and, when its interaction id is known, gets a REJECTED outcome.
@@ -10,12 +11,13 @@ headers) and, when its interaction id is known, gets a REJECTED outcome.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from agents.runtime import Runtime
+from core.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from core.pipeline import rejected
 from streaming.codecs import dumps
-from streaming.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 
 log = logging.getLogger("leadstream.agents.feeds")
 
@@ -29,10 +31,10 @@ def register(rt: Runtime) -> Any:
     async def handle(message: Any, received: float) -> None:
         rules = rt.holder.current
         try:
-            doc = feed_to_interaction(feed_of[message.topic], message.value or b"", rules)
+            doc = feed_to_interaction(feed_of[message.topic], message.value or b"", rules,
+                                      now=time.time())
         except FeedError as err:
-            if err.interaction_id is not None:
-                await rt.send_outcomes([rejected(err, rules)])
+            await rt.send_outcomes([rejected(err, rules)])
             await rt.dead_letter(message, err.reason, err.code, AGENT)
             return
         await rt.forward(names.interactions, doc["party_id"], message, dumps(doc))

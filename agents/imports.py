@@ -15,6 +15,7 @@ sent to. Per record, `core.pipeline.handle_import_head`:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -50,16 +51,16 @@ def register(rt: Runtime) -> Any:
             if home != message.partition:
                 await rt.forward(message.topic, osr, message, partition=home)
                 return
-        head = handle_import_head(doc if doc is not None else value, osr_party)
+        head = handle_import_head(doc if doc is not None else value, osr_party,
+                                  rt.holder.current, now=time.time())
         if head.result is not None:
             key = head.result.get("import_interface_id")
             await rt.send(names.lead_import_results, key.encode() if key else None,
                           dumps(head.result))
             report_agg_import(head.result["result"])
             if head.result["result"] == "ERROR":
-                code = "not_json" if doc is None else "invalid_import"
-                await rt.dead_letter(message, "; ".join(head.result.get("errors") or []), code,
-                                     AGENT)
+                await rt.dead_letter(message, "; ".join(head.result.get("errors") or []),
+                                     head.code or "invalid_record", AGENT)
             return
         assert head.party_id is not None
         await rt.forward(names.party_imports, head.party_id, message,

@@ -151,9 +151,9 @@ def register(rt: Runtime) -> Any:
         raw: Any = doc if doc is not None else value
         result: dict[str, Any] | None = None
         if kind == INTERACTION:
-            h = handle_interaction(raw, rules, load)
+            h = handle_interaction(raw, rules, load, now=time.time())
         elif kind == LEAD_UPDATE:
-            h = handle_lead_update(raw, rules, load)
+            h = handle_lead_update(raw, rules, load, now=time.time())
         else:
             try:
                 h, result = handle_party_import(raw, rules, load)
@@ -188,10 +188,7 @@ def register(rt: Runtime) -> Any:
                           dumps(result))
             report_agg_import(result["result"])
         if h.error is not None:
-            code = "invalid_record" if kind == INTERACTION else "invalid_lead_update"
-            if h.error.reason.startswith(("not valid JSON", "not a JSON object")):
-                code = "not_json"
-            await rt.dead_letter(message, h.error.reason, code, AGENT)
+            await rt.dead_letter(message, h.error.reason, h.error.code, AGENT)
 
     async def next_epoch(sender: Any, assigned: Any = None, **kwargs: Any) -> None:
         rt.new_epoch()  # state recovered from the changelogs may hold a lost batch's parts

@@ -196,7 +196,7 @@ def _csv_row(cells: list[str], cols: list[tuple[str, str]], bad_utf8: bool) -> R
     if len(cells) > len(cols):
         errors.append(f"(record): {len(cells)} cells, the header has {len(cols)} columns")
     if errors:
-        ident = {k: row.get(k) for k in
+        ident: dict[str, Any] = {k: row.get(k) for k in
                  ("import_interface_id", "source_system", "orig_system_reference", "batch_id")}
         return InvalidImport(errors, **ident)
     return row

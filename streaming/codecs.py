@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from core.validation import MAX_ID_LEN
+
 __all__ = ["decode_key", "dumps", "encode_key", "header", "loads_object", "party_of"]
 
 
@@ -39,13 +41,16 @@ def decode_key(key: bytes | None) -> str | None:
 
 
 def party_of(doc: dict[str, Any] | None, field: str = "party_id") -> str | None:
-    """The id in `field` as the core reads it (string, or integer as text), else None."""
+    """The id in `field` as the core reads it (string, or integer as text, at most
+    MAX_ID_LEN characters), else None: the core then refuses the record before any state
+    is keyed by it."""
     if doc is None:
         return None
     v = doc.get(field)
     if isinstance(v, bool) or not isinstance(v, str | int) or v == "":
         return None
-    return str(v)
+    s = v if isinstance(v, str) else str(v)
+    return s if len(s) <= MAX_ID_LEN else None
 
 
 def header(headers: Any, name: str) -> str | None:

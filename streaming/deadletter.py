@@ -13,18 +13,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from core.validation import RECORD_CODES
 from ops import metrics
 
 __all__ = ["REASON_CODES", "dead_letter_headers"]
 
-#: Low-cardinality reason codes (metric label values).
+#: Low-cardinality reason codes (metric label values): those of the input records, decided by
+#: the pure core (core/validation.py, docs/validation.md; `simulate` writes the same ones to
+#: dead_letters.jsonl), then the job's internal ones.
 REASON_CODES = (
-    "not_json",             # the value is not a JSON object
-    "invalid_record",       # an interaction that fails CONTRACT §2.1 validation (REJECTED)
-    "invalid_lead_update",  # a lead update that fails validation or names an unknown lead
-    "invalid_import",       # an import record that fails validation (ERROR result)
-    "unmapped_feed_value",  # a feed outcome/event with no `feeds` mapping
-    "invalid_feed_record",  # a feed record missing fields or with bad values
+    *RECORD_CODES,
+    "invalid_import",       # a party import the matching agent cannot read (internal topic)
     "invalid_lead_event",   # an internal lead event processing cannot apply
     "error",                # an unexpected exception while handling the record
 )

@@ -16,7 +16,7 @@ def _move_every_metric() -> None:
     m.LEADS_CREATED.labels(origin="INTERACTION").inc()
     m.LINKS.inc(2)
     m.PROCESSING_RESULTS.labels(engine="qualification", result="qualified").inc()
-    m.DEAD_LETTERS.labels(reason="not_json").inc()
+    m.DEAD_LETTERS.labels(reason="invalid_json").inc()
     m.DECISION_LATENCY.observe(0.003)
     m.EVENT_TIME_LAG.set(1.5)
     m.CONSUMER_LAG.labels(topic="interactions", partition="0").set(7)

@@ -488,14 +488,15 @@ class Finals:
                 "import_results": self.import_results}
 
 
-def simulate(rules_path: Path, out_dir: Path, *, interactions: Path, leads: Path | None = None,
-             imports: Path | None = None) -> Finals:
+def simulate(rules_path: Path, out_dir: Path, *, interactions: Path | None = None,
+             leads: Path | None = None, imports: Path | None = None,
+             events: Path | None = None) -> Finals:
     """`python app.py simulate` (in process: the same function) and its files as Finals."""
     from offline.simulate import run_simulation
     from rules.loader import load_rules_file
 
     run_simulation(load_rules_file(rules_path), out_dir, interactions=interactions, leads=leads,
-                   imports=imports, progress=False, log=open(os.devnull, "w"))  # noqa: SIM115
+                   imports=imports, events=events, progress=False, log=open(os.devnull, "w"))  # noqa: SIM115
 
     def rows(name: str) -> list[dict[str, Any]]:
         p = out_dir / name

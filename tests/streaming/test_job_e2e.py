@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.validation import RECORD_CODES
 from streaming.broker import EmbeddedBroker
 from tests.streaming import data
 from tests.streaming.harness import Finals, Job, WorkerProc, diff, simulate, write_jsonl
@@ -127,7 +128,7 @@ def test_rejects_are_dead_lettered(e2e: E2E) -> None:
     assert len(from_interactions) == len(rejected)
     for d in from_interactions:
         h = d["headers"]
-        assert h["dl-reason"] and h["dl-reason-code"] in ("not_json", "invalid_record")
+        assert h["dl-reason"] and h["dl-reason-code"] in RECORD_CODES
         assert re.match(r"^\d{4}-\d\d-\d\dT", h["dl-time"])
         original = e2e.job.read("interactions")
         src = next(r for r in original if r["partition"] == int(h["dl-partition"])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from rules.loader import load_rules_file
 from streaming.broker import EmbeddedBroker
-from streaming.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from tests.streaming.harness import Job, diff, reduce_outcomes, simulate, write_jsonl
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -44,16 +44,28 @@ def test_sample_feeds_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> 
     finally:
         job.stop_all()
 
+    # simulate --events over the same feed records gives everything the job gave, the
+    # REJECTED outcomes of the refused records included (CONTRACT §8)
+    events = write_jsonl(tmp_path / "events.jsonl", [
+        {"topic": topic, "value": line.decode()}
+        for _, topic, path in feeds for line in path.read_bytes().splitlines()])
+    merged = simulate(RULES, tmp_path / "sim-events", events=events)
+    assert stream.comparable() == merged.comparable(), diff(stream, merged)
+    sim_dead = [json.loads(x) for x in
+                (tmp_path / "sim-events" / "dead_letters.jsonl").read_text().splitlines()]
+    assert sorted((job.topic(d["topic"]), d["reason"]) for d in sim_dead) == sorted(
+        (h["dl-topic"], h["dl-reason-code"]) for h in (d["headers"] for d in dead))
+
     feed_rejects = {e.interaction_id for e in refused if e.interaction_id}
-    outcomes = [json.loads(o) for o in stream.outcomes]
+    outcomes = [json.loads(o) for o in stream.outcomes
+                if not ('"REJECTED"' in o and '"interaction_id":null' in o)]
     rejected = [o for o in outcomes if o["interaction_id"] in feed_rejects]
     assert {o["interaction_id"] for o in rejected} == feed_rejects
     assert all(o["outcome"] == "REJECTED" and o["reason"] for o in rejected)
     stream.outcomes = reduce_outcomes(o for o in outcomes
                                       if o["interaction_id"] not in feed_rejects)
     assert len(dead) == len(refused) == 8
-    assert {d["headers"]["dl-reason-code"] for d in dead} == {
-        "unmapped_feed_value", "not_json", "invalid_feed_record"}
+    assert {d["headers"]["dl-reason-code"] for d in dead} == {e.code for e in refused}
 
     sim = simulate(RULES, tmp_path / "sim",
                    interactions=write_jsonl(tmp_path / "mapped.jsonl", mapped))

@@ -35,37 +35,37 @@ LEAD_OK = {"lead_id": "LZ-7", "party_id": "PZ-7", "status": "NEW", "created_at":
 #: topic -> (key, [(poison value, reason code)], good value)
 CASES: dict[str, tuple[bytes, list[tuple[bytes, str]], bytes]] = {
     "interactions": (b"PZ-1", [
-        (b"\xff\xfe not json", "not_json"),
-        (b"[1, 2]", "not_json"),
+        (b"\xff\xfe not json", "invalid_json"),
+        (b"[1, 2]", "invalid_json"),
         (js({"interaction_id": "pz-bad-1", "party_id": "PZ-1", "type": 42,
              "occurred_at": "yesterday"}), "invalid_record"),
     ], js({"interaction_id": "pz-good-1", "party_id": "PZ-1", "type": "SURVEY_CALLBACK",
            "occurred_at": AT})),
     "feed.callcenter": (b"PZ-2", [
-        (b"nope", "not_json"),
+        (b"nope", "invalid_json"),
         (js({"call_id": "9001", "party_id": "PZ-2", "outcome": "WRONG_NUMBER",
              "started_at": AT}), "unmapped_feed_value"),
         (js({"call_id": ["x"], "party_id": "PZ-2", "outcome": "CALLBACK_REQUESTED",
-             "started_at": AT}), "invalid_feed_record"),
+             "started_at": AT}), "invalid_record"),
     ], js({"call_id": "9002", "party_id": "PZ-2", "outcome": "CALLBACK_REQUESTED",
            "started_at": AT})),
     "feed.web": (b"PZ-3", [
-        (b"{", "not_json"),
+        (b"{", "invalid_json"),
         (js({"event_id": "w1", "party_id": "PZ-3", "event": "page_view", "ts": 1772445600}),
          "unmapped_feed_value"),
         (js({"event_id": "w2", "party_id": "PZ-3", "event": "ad_click", "ts": "soon"}),
-         "invalid_feed_record"),
+         "invalid_timestamp"),
     ], js({"event_id": "w3", "party_id": "PZ-3", "event": "event_signup", "ts": 1772445600})),
     "lead-updates": (b"PZ-4", [
-        (b"??", "not_json"),
-        (js({"lead_id": "LZ-x", "party_id": "PZ-4", "status": "BOGUS"}), "invalid_lead_update"),
+        (b"??", "invalid_json"),
+        (js({"lead_id": "LZ-x", "party_id": "PZ-4", "status": "BOGUS"}), "unknown_status"),
         (js({"lead_id": "LZ-unknown", "party_id": "PZ-4", "status": "NEW"}),
-         "invalid_lead_update"),
+         "unknown_lead"),
     ], js({"lead_id": "LZ-4", "party_id": "PZ-4", "status": "NEW", "created_at": AT})),
     "lead-imports": (b"OSR-Z", [
-        (b"\x00\x01", "not_json"),
+        (b"\x00\x01", "invalid_json"),
         (js({"import_interface_id": "IZ-1", "orig_system_reference": "OSR-Z"}),
-         "invalid_import"),
+         "invalid_record"),
     ], js(IMPORT_OK)),
     "leadstream-party-imports": (b"PZ-6", [
         (b"garbage", "invalid_import"),
@@ -153,6 +153,6 @@ def test_off_partition_record_is_rekeyed(run: Run) -> None:
 def test_dead_letter_metrics(run: Run) -> None:
     status, body = run.worker.get("/metrics")
     text = body.decode()
-    for code in ("not_json", "invalid_record", "unmapped_feed_value", "invalid_feed_record",
-                 "invalid_lead_update", "invalid_import", "invalid_lead_event"):
+    for code in ("invalid_json", "invalid_record", "unmapped_feed_value", "invalid_timestamp",
+                 "unknown_status", "unknown_lead", "invalid_import", "invalid_lead_event"):
         assert f'leadstream_dead_letters_total{{reason="{code}"}}' in text, code

@@ -253,7 +253,8 @@ def test_malformed_records_dead_lettered(broker: EmbeddedBroker, tmp_path: Path)
         job.stop_all()
     assert Counter(r["value"] for r in letters) == Counter(bad)
     assert {r["headers"]["dl-topic"] for r in letters} == {job.topic("interactions")}
-    assert {r["headers"]["dl-reason-code"] for r in letters} <= {"not_json", "invalid_record"}
+    assert {r["headers"]["dl-reason-code"] for r in letters} <= {
+        "invalid_json", "invalid_record", "id_too_long", "invalid_timestamp"}
     rejected = [o for o in stream.outcomes if json.loads(o)["outcome"] == "REJECTED"]
     stream.outcomes = [o for o in stream.outcomes if o not in rejected]
     _compare(stream, tmp_path, good)
