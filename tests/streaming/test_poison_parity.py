@@ -130,3 +130,59 @@ def test_worker_refuses_what_simulate_refuses(broker: EmbeddedBroker, tmp_path: 
     assert "error" not in {code for _, code in job_codes}
     assert len(sim_dead) == 28
     assert stream.comparable() == sim.comparable(), diff(stream, sim)
+
+
+N_GENERATED = 30
+
+
+def _generated() -> list[tuple[str, str]]:
+    """Records drawn by hypothesis (tests/poison.py), as the text a producer would send."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    from tests.poison import broken_events
+
+    got: list[tuple[str, str]] = []
+
+    @settings(max_examples=200, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), deadline=None)
+    @given(broken_events)
+    def draw(ev: tuple[str, Any]) -> None:
+        topic, value = ev
+        text = value if isinstance(value, str) else json.dumps(value)
+        if (topic, text) not in got:
+            got.append((topic, text))
+
+    draw()
+    step = max(1, len(got) // N_GENERATED)  # the first examples are the simplest: a spread
+    return got[::step][-N_GENERATED:]
+
+
+def test_generated_records_worker_equals_simulate(broker: EmbeddedBroker,
+                                                  tmp_path: Path) -> None:
+    """For records drawn at random on every input topic, the worker emits exactly what
+    `simulate --events` emits over the same records, and dead-letters the same ones."""
+    from tests.poison import BASES
+
+    corpus = [("lead-updates", js({"lead_id": "L1", "party_id": "P", "status": "NEW",
+                                   "created_at": "2024-03-01T00:00:00+00:00"})),
+              ("interactions", js(BASES["interactions"])), *_generated()]
+    job = Job(broker, tmp_path, rules_path=RULES)
+    try:
+        w = job.start_worker("w1")
+        w.wait_ready()
+        for topic, record in corpus:
+            job.produce(topic, [record], key=lambda r, t=topic: key_of(t, r))
+            job.wait_idle(stable=0.2)
+        assert w.alive()
+        stream = job.outputs()
+        dead = job.read("dead-letters")
+    finally:
+        job.stop_all()
+    events = write_jsonl(tmp_path / "events.jsonl", [{"topic": t, "value": r} for t, r in corpus])
+    sim = simulate(RULES, tmp_path / "sim", events=events)
+    sim_dead = [json.loads(x) for x in
+                (tmp_path / "sim" / "dead_letters.jsonl").read_text().splitlines()]
+    assert Counter((d["headers"]["dl-topic"].removeprefix(job.prefix),
+                    d["headers"]["dl-reason-code"]) for d in dead) == Counter(
+        (d["topic"], d["reason"]) for d in sim_dead)
+    assert stream.comparable() == sim.comparable(), diff(stream, sim)
