@@ -49,12 +49,21 @@ def _time(doc: Doc, name: str, errors: Problems, rules: Rules, now: float | None
     return None if t is None else t[0]
 
 
+#: a score beyond this could not be written back as JSON once links add to it
+MAX_SCORE = 1e15
+
+
 def _number(doc: Doc, name: str, errors: Problems, rules: Rules, now: float | None) -> Any:
     v = doc.get(name)
-    if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+    if v is None:
         return v
-    errors.add(INVALID_RECORD, f"{name}: must be a number, not {json_type(v)}")
-    return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        errors.add(INVALID_RECORD, f"{name}: must be a number, not {json_type(v)}")
+        return None
+    if not -MAX_SCORE <= v <= MAX_SCORE:  # also refuses NaN
+        errors.add(INVALID_RECORD, f"{name}: out of range (at most {MAX_SCORE:.0e} either way)")
+        return None
+    return v
 
 
 def _bool(doc: Doc, name: str, errors: Problems, rules: Rules, now: float | None) -> Any:

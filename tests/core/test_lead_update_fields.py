@@ -29,6 +29,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("interaction_score", "abc", "invalid_record"),
     ("interaction_score", True, "invalid_record"),
     ("interaction_score", [1], "invalid_record"),
+    ("interaction_score", 18446744073709551615, "invalid_record"),
+    ("interaction_score", -1e300, "invalid_record"),
     ("interaction_ids", "abc", "invalid_record"),
     ("interaction_ids", [1, SECRET], "invalid_record"),
     ("interaction_ids", ["x" * 300], "id_too_long"),

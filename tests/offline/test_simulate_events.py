@@ -169,3 +169,5 @@ def test_any_record_on_any_topic_never_breaks_simulate(tmp_path: Path,
                         str(tmp_path / "prop")) == 0
     dead = rows(tmp_path / "prop" / "dead_letters.jsonl")
     assert all(r["reason"] != "error" for r in dead), dead
+    # nor did the core's own safety nets catch an exception ("cannot be read")
+    assert not [r for r in dead if "cannot be read" in r["detail"]], dead
