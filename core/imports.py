@@ -203,7 +203,7 @@ def parse_import(raw: RawImport, rules: Rules | None = None,
             errors.add(INVALID_TIMESTAMP, str(exc))
         if created is not None and rules is not None and not future_ok(created[1], rules, now):
             created = None
-            errors.add(FUTURE_TIMESTAMP, "created_at: more than "
+            errors.add(FUTURE_TIMESTAMP, "created_at: in the future, more than "
                        f"{rules.profiles.max_future_skew_hours} hours ahead of the current time")
 
     attributes = doc.get("attributes")

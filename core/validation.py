@@ -246,7 +246,7 @@ def read_time(doc: Mapping[str, Any], name: str, errors: list[str], *, rules: Ru
         _add(errors, INVALID_TIMESTAMP, str(exc))
         return None
     if not future_ok(parsed[1], rules, now):
-        _add(errors, FUTURE_TIMESTAMP, f"{name}: more than "
+        _add(errors, FUTURE_TIMESTAMP, f"{name}: in the future, more than "
              f"{rules.profiles.max_future_skew_hours} hours ahead of the current time")
         return None
     return parsed
