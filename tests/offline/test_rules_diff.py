@@ -134,8 +134,9 @@ def test_diff_equals_the_difference_of_two_simulate_runs(tmp_path: Path,
     files = {"interactions": SAMPLES / "interactions.jsonl", "leads": SAMPLES / "leads.jsonl",
              "imports": SAMPLES / "imports.jsonl"}
     for name, rules_path in (("a", base_path), ("b", new_path)):
-        run_simulation(load_rules_file(rules_path), files["interactions"], tmp_path / name,
-                       leads=files["leads"], imports=files["imports"], progress=False)
+        run_simulation(load_rules_file(rules_path), tmp_path / name,
+                       interactions=files["interactions"], leads=files["leads"],
+                       imports=files["imports"], progress=False)
     expected = _independent_diff(tmp_path / "a", tmp_path / "b")
     assert expected, "the two configs must differ on this history"
 
