@@ -2,10 +2,10 @@
 
 Stateless. Each record is mapped with the `feeds` section of the rules in force
 (`core.feeds`, the function `simulate` runs) and sent to `interactions` keyed by party_id,
-with origin headers
-(`ls-origin`, `ls-origin-offset`) so the matching agent recognises a forward repeated after
-a crash. A record that cannot be mapped goes to `dead-letters` (original key, bytes and
-headers) and, when its interaction id is known, gets a REJECTED outcome.
+with origin headers (`ls-origin`, `ls-origin-offset`) so the matching agent recognises a
+forward repeated after a crash. A record that cannot be mapped goes to `dead-letters`
+(original key, bytes and headers, the core's reason code) and gets a REJECTED outcome (its
+interaction id null when it could not be read, as for an unreadable interaction).
 """
 
 from __future__ import annotations
