@@ -17,6 +17,7 @@ from typing import Any
 from agents.runtime import Runtime
 from core.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from core.pipeline import rejected
+from ops import metrics
 from streaming.codecs import dumps
 
 log = logging.getLogger("leadstream.agents.feeds")
@@ -35,6 +36,7 @@ def register(rt: Runtime) -> Any:
                                       now=time.time())
         except FeedError as err:
             await rt.send_outcomes([rejected(err, rules)])
+            metrics.INTERACTIONS_HANDLED.inc()  # it never reaches `interactions`
             await rt.dead_letter(message, err.reason, err.code, AGENT)
             return
         await rt.forward(names.interactions, doc["party_id"], message, dumps(doc))

@@ -119,8 +119,8 @@ def register(rt: Runtime) -> Any:
             parts.put(partition, key, value, early=True)
         if repairs:
             metrics.PARTS_REPAIRED.inc(len(repairs))
-            log.warning("party %r: %d part(s) written by a lost batch set back to its "
-                        "stored header", party_id, len(repairs))
+            log.warning("partition %d: %d part(s) of a party written by a lost batch set "
+                        "back to its stored header", partition, len(repairs))
 
     async def handle(message: Any, received: float) -> None:
         kind = kind_of[message.topic]
@@ -179,6 +179,7 @@ def register(rt: Runtime) -> Any:
             await rt.send_outcomes(h.outcomes)
             if kind == INTERACTION:
                 metrics.DECISION_LATENCY.observe(time.perf_counter() - received)
+                metrics.INTERACTIONS_HANDLED.inc()
         await rt.send_links(h.links)
         for ev in h.lead_events:
             await rt.send(names.lead_events, ev.party_id.encode(), dumps(ev.to_json()))

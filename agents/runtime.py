@@ -65,8 +65,19 @@ def exit_worker(agent: str, exc: BaseException) -> None:
     log.critical("agent %s could not send a batch's results (%s: %s); stopping the worker "
                  "so the batch is delivered again", agent, type(exc).__name__, exc,
                  exc_info=exc)
+    from streaming.shutdown import record_exit
+
+    record_exit("fail_stop")
     logging.shutdown()
     os._exit(EXIT_UNSENT)
+
+
+def _traceback_without_values(exc: BaseException) -> str:
+    """The stack of `exc` without exception messages, which may quote a record's values."""
+    import traceback
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{type(exc).__name__} (message withheld)"
 
 
 #: the running batch's outbox (records queued by `Runtime.send`); None outside a batch
@@ -155,8 +166,10 @@ class Runtime:
         )
         await self.send(self.topics.names.dead_letters, message.key, message.value or b"",
                         headers)
-        log.info("dead letter from %s[%s]@%s (%s): %s", message.topic, message.partition,
-                 message.offset, code, reason[:200])
+        # the reason may quote a value of the record: it goes in the dead letter's headers,
+        # the log names the record and the code only (CONTRACT §9)
+        log.info("dead letter from %s[%s]@%s: %s", message.topic, message.partition,
+                 message.offset, code)
 
     async def forward(self, topic: str, key: str, message: Any, value: bytes | None = None,
                       partition: int | None = None) -> None:
@@ -218,8 +231,9 @@ class Runtime:
             try:
                 await handle(message, time.perf_counter())
             except Exception as exc:
-                log.exception("record %s[%s]@%s failed", message.topic, message.partition,
-                              message.offset)
+                log.error("record %s[%s]@%s failed: %s\n%s", message.topic,
+                          message.partition, message.offset, type(exc).__name__,
+                          _traceback_without_values(exc))
                 await self.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", agent)
             self.note_position(message)
         steps = list(phases) or [()]

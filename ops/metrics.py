@@ -5,12 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 # `_created` gauges double the series count and Prometheus does not need them.
 disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_* (RSS, CPU, open fds, start time) and python_* (version, GC) on our registry.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
+
+#: Decision latency buckets (seconds): a decision takes ~50 µs, so they start at 10 µs.
+LATENCY_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 INTERACTIONS = Counter(
     "leadstream_interactions", "Interaction outcome records emitted, by outcome.",
@@ -31,7 +47,12 @@ DEAD_LETTERS = Counter(
 DECISION_LATENCY = Histogram(
     "leadstream_decision_latency_seconds",
     "From receipt of an interaction to its outcome handed to the producer.",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+INTERACTIONS_HANDLED = Counter(
+    "leadstream_interactions_handled",
+    "Interactions handled, one per input interaction (outcome records are counted apart: a "
+    "PENDING then LINKED interaction is one here, two in leadstream_interactions_total).",
     registry=REGISTRY,
 )
 EVENT_TIME_LAG = Gauge(
@@ -90,3 +111,51 @@ def interactions_counter(outcome: str) -> Counter:
     if child is None:
         child = _INTERACTIONS_BY_OUTCOME[outcome] = INTERACTIONS.labels(outcome=outcome)
     return child
+
+# ---------------------------------------------------------------- health (ops/health.py)
+BROKER_UNREACHABLE = Gauge(
+    "leadstream_broker_unreachable_seconds",
+    "Seconds since a broker last answered this worker's probe (0 when it answers).",
+    registry=REGISTRY,
+)
+CONSUMER_STALLED = Gauge(
+    "leadstream_consumer_stalled_seconds",
+    "Seconds the longest-stuck input partition with records waiting has not moved.",
+    registry=REGISTRY,
+)
+EMBEDDED_BROKER_BYTES = Gauge(
+    "leadstream_embedded_broker_bytes",
+    "Resident memory of the embedded (in-memory, development) broker this worker started.",
+    registry=REGISTRY,
+)
+PREVIOUS_STOP = Gauge(
+    "leadstream_previous_stop",
+    "How the previous worker on this DATA_DIR stopped (1 for that kind): clean, unclean "
+    "(killed), fail_stop (a batch's results could not be sent), stop_timeout.",
+    ["kind"], registry=REGISTRY,
+)
+STOP_KINDS = ("clean", "unclean", "fail_stop", "stop_timeout")
+
+RULE_RELOAD_RESULTS = ("ok", "refused", "error")
+
+
+def set_previous_stop(kind: str) -> None:
+    for k in STOP_KINDS:
+        PREVIOUS_STOP.labels(kind=k).set(1 if k == kind else 0)
+
+
+def preinitialize(*, outcomes: Iterable[str], origins: Iterable[str],
+                  dead_letter_reasons: Iterable[str],
+                  processing: Iterable[tuple[str, str]] = ()) -> None:
+    """Create every labelled counter's series at 0, so rates and alerts see them from the
+    start (Prometheus: a series that appears at 1 has no increase)."""
+    for o in outcomes:
+        interactions_counter(o)
+    for o in origins:
+        LEADS_CREATED.labels(origin=o)
+    for r in dead_letter_reasons:
+        DEAD_LETTERS.labels(reason=r)
+    for r in RULE_RELOAD_RESULTS:
+        RULE_RELOADS.labels(result=r)
+    for engine, result in processing:
+        PROCESSING_RESULTS.labels(engine=engine, result=result)

@@ -27,8 +27,10 @@ from agents import feeds, imports, matching, processing
 from agents.runtime import Runtime
 from models.state import PartyState
 from ops import metrics
+from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
 from ops.rules_runtime import RulesHolder
 from streaming import faust_patches
+from streaming.logs import faust_logging_config
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
 from tables.definitions import define_tables
@@ -83,11 +85,15 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         else None,
         "web_port": settings.web_port,
         "web_tables_enabled": False,
+        "web_router_enabled": False,  # /router/ would list the partition assignment
         "web_stats_enabled": False,
         "web_graph_enabled": False,
         "web_metrics_enabled": False,
         "autodiscover": False,
     }
+    logging_config = faust_logging_config(settings.log_format, settings.log_level)
+    if logging_config is not None:
+        opts["logging_config"] = logging_config
     if settings.producer_max_batch_size is not None:
         opts["producer_max_batch_size"] = settings.producer_max_batch_size
     if opts["web_host"] is None:
@@ -123,13 +129,30 @@ def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     processing.register(rt)
     imports.register(rt)
     _register_pages(app, rt)
+    _install_health(app, rt)
     _register_signals(app, rt)
     _install_ops(app, rt)
     from streaming import diagnostics
 
     diagnostics.install(app, _input_topics(rt))
     metrics.set_rules_version(holder.version)
+    _preinitialize_metrics(holder)
     return app
+
+
+def _preinitialize_metrics(holder: RulesHolder) -> None:
+    from core.processing import CHANNEL_SELECTION, QUALIFICATION, RATING
+    from models.records import Origin, OutcomeCode
+    from streaming.deadletter import REASON_CODES
+
+    proc = holder.current.config.processing
+    pairs = [(QUALIFICATION, "true"), (QUALIFICATION, "false")]
+    pairs += [(RATING, str(r)[:32]) for r in [*proc.ratings, None] if r is not None]
+    pairs += [(CHANNEL_SELECTION, str(c)[:32]) for c in proc.channels]
+    pairs += [(RATING, "none"), (CHANNEL_SELECTION, "none")]
+    metrics.preinitialize(outcomes=[o.value for o in OutcomeCode],
+                          origins=[o.value for o in Origin], dead_letter_reasons=REASON_CODES,
+                          processing=pairs)
 
 
 def _register_pages(app: faust.App, rt: Runtime) -> None:
@@ -145,11 +168,66 @@ def _register_pages(app: faust.App, rt: Runtime) -> None:
     @app.page("/healthz")
     class HealthView(View):
         async def get(self, request: Any, **kw: Any) -> Any:
-            if not rt.ready:
-                return self.json({"status": "starting"}, status=503)
-            status = "rebalancing" if app.rebalancing else "ok"
-            return self.json({"status": status, "rules_version": rt.holder.version,
-                              "assigned": _assigned_inputs(rt)})
+            status, doc = _health(rt)
+            if status == 200:
+                doc.update({"rules_version": rt.holder.version,
+                            "assigned": _assigned_inputs(rt)})
+            return self.json(doc, status=status)
+
+
+def _health(rt: Runtime) -> tuple[int, dict[str, Any]]:
+    """`/healthz` (CONTRACT §9): ops/health.py."""
+    probe = getattr(rt, "broker_probe", None)
+    watch: StallWatch | None = getattr(rt, "stall_watch", None)
+    s = rt.settings
+    stall_timeout = s.health_stall_timeout
+    return health(
+        ready=rt.ready, rebalancing=bool(rt.app.rebalancing),
+        broker_down_s=probe.unreachable_for() if probe is not None else 0.0,
+        stalled_s=watch.stalled_for() if watch is not None else 0.0,
+        broker_timeout=s.health_broker_timeout, stall_timeout=stall_timeout,
+        stalled=watch.stalled_partitions(stall_timeout) if watch is not None else None,
+    )
+
+
+def _install_health(app: faust.App, rt: Runtime) -> None:
+    """The broker probe thread, the stall watch, the embedded broker's size warning."""
+    s = rt.settings
+    probe = BrokerProbe.from_bootstrap(
+        s.bootstrap_servers(), plain=not s.broker_ssl and s.broker_sasl_mechanism is None)
+    watch = StallWatch()
+    rt.broker_probe = probe  # type: ignore[attr-defined]
+    rt.stall_watch = watch  # type: ignore[attr-defined]
+
+    @app.task
+    async def leadstream_health_start() -> None:
+        probe.start()
+
+    @app.timer(1.0, name="leadstream.health")
+    async def health_tick() -> None:
+        metrics.BROKER_UNREACHABLE.set(probe.unreachable_for())
+        if not rt.ready or app.rebalancing:
+            watch.reset()
+        else:
+            lags = _update_lag(rt)
+            watch.observe(lags, rt.positions)
+        metrics.CONSUMER_STALLED.set(watch.stalled_for())
+
+    async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+        watch.reset()
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    pid = s.embedded_broker_pid
+    if pid is not None:
+        warn = SizeWarning(s.embedded_broker_warn_mb << 20)
+
+        @app.timer(10.0, name="leadstream.embedded_broker_size")
+        async def embedded_broker_size() -> None:
+            size = process_rss_bytes(pid)
+            if size is not None:
+                metrics.EMBEDDED_BROKER_BYTES.set(size)
+                warn.check(size)
 
 
 def _register_signals(app: faust.App, rt: Runtime) -> None:
@@ -224,12 +302,14 @@ def _assigned_inputs(rt: Runtime) -> dict[str, list[int]]:
     return {t: sorted(p) for t, p in sorted(out.items())}
 
 
-def _update_lag(rt: Runtime) -> None:
-    """`leadstream_consumer_lag{topic, partition}` for this worker's input partitions."""
+def _update_lag(rt: Runtime) -> dict[tuple[str, int], int]:
+    """`leadstream_consumer_lag{topic, partition}` for this worker's input partitions;
+    returns the lags."""
+    lags: dict[tuple[str, int], int] = {}
     try:
         assigned = rt.app.consumer.assignment()
     except Exception:
-        return
+        return lags
     inputs = _input_topics(rt)
     metrics.CONSUMER_LAG.clear()
     for tp in assigned:
@@ -242,8 +322,15 @@ def _update_lag(rt: Runtime) -> None:
         if hw is None:
             continue
         done = rt.positions.get((tp.topic, tp.partition))
-        lag = hw - (done + 1 if done is not None else 0)
-        metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(lag, 0))
+        if done is not None:
+            nxt = done + 1
+        else:  # nothing handled since start: the group's committed offset (next to read)
+            committed = getattr(rt.app.consumer, "_committed_offset", {}).get(tp)
+            nxt = committed if isinstance(committed, int) else 0
+        lag = max(hw - nxt, 0)
+        lags[(tp.topic, tp.partition)] = lag
+        metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+    return lags
 
 
 def _party_source(rt: Runtime) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "default_rules_path", "load_settings", "project_home"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -26,6 +26,18 @@ FETCH_WAIT_MS_DEFAULT = 500
 FETCH_WAIT_MS_EMBEDDED = 50
 
 _TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+def project_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where default paths (``config/rules.yaml``, ``data/state``) live: ``LEADSTREAM_HOME``,
+    else the repository (the folder of app.py), so commands work from any directory."""
+    env = os.environ if env is None else env
+    raw = (env.get("LEADSTREAM_HOME") or "").strip()
+    return Path(raw).expanduser() if raw else Path(__file__).resolve().parent.parent
+
+
+def default_rules_path(env: Mapping[str, str] | None = None) -> Path:
+    return project_home(env) / "config" / "rules.yaml"
 
 
 class SettingsError(ValueError):
@@ -89,6 +101,19 @@ class Settings(BaseModel):
     broker_sasl_mechanism: SaslMechanism | None = Field(None, alias="BROKER_SASL_MECHANISM")
     broker_sasl_username: str | None = Field(None, alias="BROKER_SASL_USERNAME")
     broker_sasl_password: str | None = Field(None, alias="BROKER_SASL_PASSWORD", repr=False)
+    # ---- health and shutdown (ops/health.py, streaming/shutdown.py; CONTRACT §9)
+    #: /healthz is 503 once no broker answered for this many seconds
+    health_broker_timeout: float = Field(10.0, gt=0, le=3600, alias="HEALTH_BROKER_TIMEOUT")
+    #: /healthz is 503 once an input partition with records waiting has not moved this long
+    health_stall_timeout: float = Field(30.0, gt=0, le=86_400, alias="HEALTH_STALL_TIMEOUT")
+    #: a SIGTERM'd worker that has not stopped after this many seconds exits anyway
+    stop_timeout: float = Field(25.0, gt=0, le=3600, alias="STOP_TIMEOUT")
+    #: warn (log + gauge) when the embedded broker holds more than this many MiB; 0: never
+    embedded_broker_warn_mb: int = Field(512, ge=0, alias="EMBEDDED_BROKER_WARN_MB")
+    #: ``json``: one JSON object per log line (streaming/logs.py); ``text``: plain lines
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    #: pid of the embedded broker this worker started (set by the worker, not from the env)
+    embedded_broker_pid: int | None = Field(None, exclude=True)
     # ---- RocksDB memory caps, per table partition (tables/options.py)
     rocksdb_block_cache_mb: int = Field(8, ge=1, le=4096, alias="ROCKSDB_BLOCK_CACHE_MB")
     rocksdb_write_buffer_mb: int = Field(4, ge=1, le=1024, alias="ROCKSDB_WRITE_BUFFER_MB")
@@ -108,7 +133,7 @@ class Settings(BaseModel):
     def _upper(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
 
-    @field_validator("event_loop", mode="before")
+    @field_validator("event_loop", "log_format", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
@@ -188,6 +213,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     names = {f.alias for f in Settings.model_fields.values() if f.alias}
     data = {k: v for k, v in env.items() if k in names}
+    home = project_home(env)
+    data.setdefault("RULES_PATH", str(home / "config" / "rules.yaml"))
+    data.setdefault("DATA_DIR", str(home / "data" / "state"))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

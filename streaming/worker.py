@@ -25,11 +25,13 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from streaming.logs import setup_early_logging
 from streaming.settings import FETCH_WAIT_MS_EMBEDDED, Settings, SettingsError, load_settings
 
 log = logging.getLogger("leadstream.worker")
@@ -118,6 +120,40 @@ def _log_runtime(app: Any, settings: Settings) -> None:
     app.task(leadstream_runtime)
 
 
+#: the Faust release streaming/faust_patches.py was made and tested for (pyproject pins it)
+FAUST_VERSION = "0.15.3"
+
+
+def check_faust_version(version: str | None = None) -> str | None:
+    """None when the installed Faust is the one the patches are for, else the problem."""
+    if version is None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        try:
+            version = dist_version("faust-streaming")
+        except PackageNotFoundError:
+            return "faust-streaming is not installed"
+    if version != FAUST_VERSION:
+        return (f"faust-streaming {version} is installed, but the worker's fixes "
+                f"(streaming/faust_patches.py) are made for {FAUST_VERSION} only: install "
+                f"faust-streaming=={FAUST_VERSION} (pip install -c constraints.txt -e .)")
+    return None
+
+
+def previous_stop(data_dir: Path) -> str:
+    """How the last worker on `data_dir` stopped: clean, unclean, fail_stop, stop_timeout
+    (``last-exit`` written by streaming/shutdown.py, else the ``worker.running`` marker)."""
+    last_exit = data_dir / "last-exit"
+    kind = None
+    with contextlib.suppress(OSError):
+        kind = last_exit.read_text().strip() or None
+        last_exit.unlink()
+    if kind in ("fail_stop", "stop_timeout"):
+        return kind
+    return "unclean" if (data_dir / "worker.running").exists() else "clean"
+
+
 def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     from streaming.broker import EmbeddedBroker
 
@@ -128,7 +164,8 @@ def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     settings.broker_url_file.write_text(broker.url + "\n")
     print(f"worker: embedded broker {broker.url} (in memory; log {broker.log_path})",
           file=sys.stderr)
-    update: dict[str, object] = {"broker_url": broker.url}
+    update: dict[str, object] = {"broker_url": broker.url,
+                                  "embedded_broker_pid": getattr(broker, "pid", None)}
     if settings.broker_log_end_probe is None:  # Tansu under-reports log ends (faust_patches)
         update["broker_log_end_probe"] = True
     if settings.consumer_fetch_max_wait_ms is None:  # Tansu holds idle fetches that long
@@ -192,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     use_event_loop(settings.resolved_event_loop())  # before anything imports Faust
     wants_help = bool(HELP_FLAGS.intersection(args))
     running_worker = bool(args) and args[0] == "worker" and not wants_help
+    if running_worker:
+        setup_early_logging(settings.log_format, settings.log_level)
+        problem = check_faust_version()
+        if problem is not None:
+            print(f"worker: {problem}", file=sys.stderr)
+            raise SystemExit(2)
     holder = _load_rules(settings)
 
     broker = None
@@ -207,6 +250,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     marker = settings.data_dir / "worker.running"
     if running_worker:
+        from ops.metrics import set_previous_stop
+        from streaming import shutdown
+
+        set_previous_stop(previous_stop(settings.data_dir))
+        shutdown.configure(settings.stop_timeout, settings.data_dir / "last-exit")
+        shutdown.install()
+        if broker is not None:
+            shutdown.on_hard_exit(  # no time for its grace period: SIGKILL
+                lambda: broker._kill_group(signal.SIGKILL))  # type: ignore[attr-defined]
         if marker.exists() and broker is None:
             print(f"worker: the last worker on {settings.data_dir} did not stop cleanly: "
                   "clearing its local tables, they are rebuilt from the changelogs",

@@ -16,12 +16,28 @@ from tables.options import MiB, RocksOptions
 def test_defaults() -> None:
     s = load_settings({})
     assert s.broker_url is None and s.embedded_broker
-    assert (s.rules_path, s.data_dir, s.web_port) == (Path("config/rules.yaml"),
-                                                       Path("data/state"), 6066)
+    root = Path(__file__).resolve().parents[2]  # defaults live in the repository
+    assert (s.rules_path, s.data_dir, s.web_port) == (root / "config/rules.yaml",
+                                                       root / "data/state", 6066)
     assert (s.topic_prefix, s.topic_partitions, s.topic_replication) == ("", 4, 1)
     assert (s.broker_rebalance_timeout, s.broker_session_timeout,
             s.broker_heartbeat_interval) == (3.0, 10.0, 1.0)
     assert s.web_bind == "127.0.0.1" and s.faust_app_id == "leadstream"
+
+
+def test_defaults_follow_leadstream_home(tmp_path: Path) -> None:
+    s = load_settings({"LEADSTREAM_HOME": str(tmp_path)})
+    assert (s.rules_path, s.data_dir) == (tmp_path / "config/rules.yaml", tmp_path / "data/state")
+    given = load_settings({"LEADSTREAM_HOME": str(tmp_path), "RULES_PATH": "r.yaml"})
+    assert given.rules_path == Path("r.yaml")  # a given path stays as given
+
+
+def test_health_settings() -> None:
+    s = load_settings({})
+    assert (s.health_broker_timeout, s.health_stall_timeout, s.stop_timeout) == (10, 30, 25)
+    assert s.log_format == "text" and load_settings({"LOG_FORMAT": "JSON"}).log_format == "json"
+    with pytest.raises(SettingsError, match="STOP_TIMEOUT"):
+        load_settings({"STOP_TIMEOUT": "0"})
 
 
 def test_values_and_prefix() -> None:
