@@ -1,23 +1,23 @@
-"""leadstream entry point: `python app.py worker | simulate | rules | import` (CONTRACT §8).
+"""leadstream entry point: `python app.py COMMAND` (CONTRACT §8; `--help` lists them).
 
-Only `worker` (and other Faust subcommands) import Faust; the offline commands do not.
+`worker` runs the Faust worker (streaming/worker.py); every other command is in cli.py and
+imports no Faust.
 """
 
 from __future__ import annotations
 
 import sys
 
-OFFLINE_COMMANDS = {"simulate", "rules", "import"}
-
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in OFFLINE_COMMANDS:
-        from cli import main as cli_main
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        from streaming.worker import main as worker_main
 
-        sys.exit(cli_main(sys.argv[1:]))
-    from streaming.worker import main as worker_main
+        worker_main()
+        return
+    from cli import main as cli_main
 
-    worker_main()
+    sys.exit(cli_main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

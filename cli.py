@@ -1,6 +1,14 @@
-"""Command line of leadstream (CONTRACT §8), except `worker`, which belongs to Faust.
+"""The command line of leadstream (CONTRACT §8): `python app.py --help` lists every command.
 
-Kept free of Faust imports so `simulate` and `rules` start fast and need no broker.
+Every command is one `Command` in `COMMANDS` (the only place to register one): its path
+(``("rules", "push")``), a one-line help, a function adding its arguments (each with help
+text) and the function that runs it. `worker` is listed here too but run by Faust
+(streaming/worker.py); its options are Faust's (``python app.py worker --help``). Faust's other
+subcommands (agents, tables, send, ...) are not offered: they need a module-level app.
+
+Kept free of Faust imports so `simulate` and `rules` start fast and need no broker. Relative
+paths given on the command line are relative to the current directory; the defaults
+(``RULES_PATH``, ``DATA_DIR``) are in the repository, or under ``LEADSTREAM_HOME``.
 """
 
 from __future__ import annotations
@@ -8,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rules.loader import RulesError, load_rules_file
@@ -115,10 +125,10 @@ def _rules_rollback(args: argparse.Namespace) -> int:
     return rollback_command(_redis_url(args), args.version)
 
 
-def _rules_diff(argv: list[str]) -> int:
+def _rules_diff(args: argparse.Namespace) -> int:
     from offline.rules_diff import main as diff_main
 
-    return diff_main(argv)
+    return diff_main(list(args.rest))
 
 
 def _rules_show(args: argparse.Namespace) -> int:
@@ -128,7 +138,9 @@ def _rules_show(args: argparse.Namespace) -> int:
 
         print(show_rules(url))
         return 0
-    path = os.environ.get("RULES_PATH", "config/rules.yaml")
+    from streaming.settings import default_rules_path
+
+    path = os.environ.get("RULES_PATH") or str(default_rules_path())
     try:
         rules = load_rules_file(path)
     except RulesError as exc:
@@ -138,57 +150,162 @@ def _rules_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(argv: list[str]) -> int:
+def _import(args: argparse.Namespace) -> int:
     from offline.import_files import main as import_main
 
-    return import_main(argv)
+    return import_main(list(args.rest))
+
+
+def _worker(args: argparse.Namespace) -> int:  # pragma: no cover - app.py runs it directly
+    from streaming.worker import main as worker_main
+
+    worker_main(["worker", *args.rest])
+    return 0
+
+
+# ---------------------------------------------------------------- arguments
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rules", required=True, metavar="FILE", help="rules config (YAML)")
+    p.add_argument("--interactions", metavar="FILE",
+                   help="interactions, one JSON record a line, handled in file order")
+    p.add_argument("--leads", metavar="FILE",
+                   help="leads to register first (lead records, one a line)")
+    p.add_argument("--imports", metavar="FILE",
+                   help="lead import records, run before the interactions")
+    p.add_argument("--events", metavar="FILE",
+                   help='a merged replay of the input topics: one {"topic": T, "value": {...}} '
+                        "a line (instead of --interactions/--leads/--imports)")
+    p.add_argument("--now", metavar="TIMESTAMP",
+                   help="the wall clock records are checked against "
+                        "(profiles.max_future_skew_hours); default: now")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: leads, links, outcomes, import results, report, "
+                        "dead letters")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on a terminal for files over 512 KiB)")
+
+
+def _file_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="rules config (YAML)")
+
+
+def _push_args(p: argparse.ArgumentParser) -> None:
+    _file_arg(p)
+    _redis_arg(p)
+
+
+def _redis_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", metavar="URL",
+                   help="Redis holding the rules (default: $REDIS_URL)")
+
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    _redis_arg(p)
+    p.add_argument("--json", action="store_true", help="one JSON line per entry, with its YAML")
+
+
+def _rollback_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("version", help="a version listed by `rules history`")
+    _redis_arg(p)
+
+
+def _passthrough(p: argparse.ArgumentParser) -> None:
+    p.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="the command's own arguments (see its --help)")
+
+
+# ---------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Command:
+    """One command: `path` under `python app.py`, one line of help, its arguments, its run.
+    `passthrough` commands parse their own arguments (and answer their own --help)."""
+
+    path: tuple[str, ...]
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    passthrough: bool = False
+
+
+#: Command groups (`rules ...`): one line of help each.
+GROUPS: dict[str, str] = {
+    "rules": "rules config: validate, push to Redis, show, diff, history, rollback",
+}
+
+#: Every command, in the order `--help` lists them. Add new commands here.
+COMMANDS: list[Command] = [
+    Command(("worker",), "run the streaming job (Faust worker; options: worker --help)",
+            _passthrough, _worker, passthrough=True),
+    Command(("simulate",), "run the engine offline over files (no broker, no Redis)",
+            _simulate_args, _simulate),
+    Command(("rules", "validate"), "check a rules file: OK <version>, or every error by path",
+            _file_arg, _rules_validate),
+    Command(("rules", "push"), "validate a rules file, store it in Redis, notify the workers",
+            _push_args, _rules_push),
+    Command(("rules", "show"), "the rules version in Redis (or RULES_PATH) and its source",
+            _redis_arg, _rules_show),
+    Command(("rules", "diff"), "replay a history under two configs and compare the leads",
+            _passthrough, _rules_diff, passthrough=True),
+    Command(("rules", "history"), "the pushed versions, newest first", _history_args,
+            _rules_history),
+    Command(("rules", "rollback"), "push a version from the history again", _rollback_args,
+            _rules_rollback),
+    Command(("import",), "validate a lead import file (CSV/JSONL), publish it to lead-imports",
+            _passthrough, _import, passthrough=True),
+]
+
+
+def register(command: Command, group_help: str | None = None) -> None:
+    """Add a command (other modules may call this; `COMMANDS` is the list)."""
+    if group_help and len(command.path) > 1:
+        GROUPS.setdefault(command.path[0], group_help)
+    COMMANDS.append(command)
+
+
+def _help_formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=34, width=100)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python app.py", description="leadstream commands")
-    sub = p.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("simulate", help="run the engine offline over files")
-    sim.add_argument("--rules", required=True)
-    sim.add_argument("--interactions")
-    sim.add_argument("--leads")
-    sim.add_argument("--imports")
-    sim.add_argument("--events", help="a merged replay of the input topics: one "
-                     '{"topic": T, "value": {...}} a line')
-    sim.add_argument("--now", help="the wall clock records are checked against "
-                     "(profiles.max_future_skew_hours); default: now")
-    sim.add_argument("--out", required=True)
-    sim.add_argument("--no-progress", action="store_true")
-    sim.set_defaults(func=_simulate)
-    rules = sub.add_parser("rules", help="validate, push or show the rules config")
-    rsub = rules.add_subparsers(dest="rules_command", required=True)
-    v = rsub.add_parser("validate")
-    v.add_argument("file")
-    v.set_defaults(func=_rules_validate)
-    push = rsub.add_parser("push")
-    push.add_argument("file")
-    push.add_argument("--redis-url")
-    push.set_defaults(func=_rules_push)
-    show = rsub.add_parser("show")
-    show.add_argument("--redis-url")
-    show.set_defaults(func=_rules_show)
-    hist = rsub.add_parser("history", help="the pushed versions, newest first")
-    hist.add_argument("--redis-url")
-    hist.add_argument("--json", action="store_true", help="one JSON line per entry, with its YAML")
-    hist.set_defaults(func=_rules_history)
-    back = rsub.add_parser("rollback", help="push a version from the history again")
-    back.add_argument("version")
-    back.add_argument("--redis-url")
-    back.set_defaults(func=_rules_rollback)
-    rsub.add_parser("diff", help="replay a history under two configs and compare the leads "
-                                 "(python app.py rules diff --help)", add_help=False)
+    width = max(len(" ".join(c.path)) for c in COMMANDS) + 2
+    listing = "\n".join(f"  {' '.join(c.path):<{width}}{c.help}" for c in COMMANDS)
+    p = argparse.ArgumentParser(
+        prog="python app.py", formatter_class=_help_formatter,
+        description="leadstream: real-time lead engine (CONTRACT §8).\n\ncommands:\n" + listing,
+        epilog="Settings come from the environment (CONTRACT §9: BROKER_URL, REDIS_URL, "
+               "RULES_PATH, DATA_DIR, WEB_PORT, ...).\n`python app.py COMMAND --help` "
+               "shows a command's options.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="one of the commands above")
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for cmd in COMMANDS:
+        parent = sub
+        if len(cmd.path) > 1:
+            group = cmd.path[0]
+            if group not in groups:
+                gp = sub.add_parser(group,
+                                    description=GROUPS.get(group), formatter_class=_help_formatter)
+                groups[group] = gp.add_subparsers(dest=f"{group}_command", required=True,
+                                                  metavar="SUBCOMMAND")
+            parent = groups[group]
+        kw = {"help": cmd.help} if len(cmd.path) > 1 else {}  # the top level lists them
+        cp = parent.add_parser(cmd.path[-1], **kw, description=cmd.help,
+                               add_help=not cmd.passthrough, formatter_class=_help_formatter)
+        cmd.add_arguments(cp)
+        cp.set_defaults(func=cmd.run)
     return p
 
 
+def usage_lines() -> list[str]:
+    """`python app.py <path>: help` for every command (README, tests)."""
+    return [f"python app.py {' '.join(c.path)}: {c.help}" for c in COMMANDS]
+
+
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "import":
-        return _import(argv[1:])
-    if argv[:2] == ["rules", "diff"]:
-        return _rules_diff(argv[2:])
+    for cmd in COMMANDS:  # they parse their own arguments (REMAINDER cannot start with "-")
+        n = len(cmd.path)
+        if cmd.passthrough and tuple(argv[:n]) == cmd.path:
+            return int(cmd.run(argparse.Namespace(rest=argv[n:])))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

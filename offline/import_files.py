@@ -372,13 +372,21 @@ def bootstrap_from_url(url: str) -> str:
     return ",".join(s.removeprefix("kafka://") for s in parts)
 
 
+def _data_dir(env: dict[str, str]) -> Path:
+    """$DATA_DIR, else data/state in the repository (or $LEADSTREAM_HOME)."""
+    from streaming.settings import project_home
+
+    raw = env.get("DATA_DIR")
+    return Path(raw) if raw else project_home(env) / "data" / "state"
+
+
 def default_bootstrap(env: dict[str, str] | None = None) -> str | None:
     """BROKER_URL, else the URL an embedded-broker worker wrote to $DATA_DIR/broker.url."""
     env = dict(os.environ) if env is None else env
     url = env.get("BROKER_URL", "").strip()
     if url:
         return bootstrap_from_url(url)
-    f = Path(env.get("DATA_DIR") or "data/state") / "broker.url"
+    f = _data_dir(env) / "broker.url"
     try:
         text = f.read_text().strip()
     except OSError:
@@ -410,7 +418,7 @@ def main(argv: list[str]) -> int:
     if not args.dry_run:
         bootstrap = bootstrap_from_url(args.bootstrap) if args.bootstrap else default_bootstrap()
         if not bootstrap:
-            data_dir = os.environ.get("DATA_DIR") or "data/state"
+            data_dir = _data_dir(dict(os.environ))
             print("import: no broker to publish to: give --bootstrap HOST:PORT, set BROKER_URL, "
                   f"or start a worker with the embedded broker (it writes {data_dir}/broker.url); "
                   "--dry-run validates without a broker", file=sys.stderr)
