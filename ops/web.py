@@ -10,8 +10,11 @@ Pure, testable without Faust: `check_bearer`, `admin_refusal`, `render_report_ht
 - `GET /reports/lead-linking`: this worker's report merged with every other worker's
   (`/reports/lead-linking/local`, asked with a short timeout); JSON, or HTML with
   `Accept: text/html` or `?format=html`.
-- `GET /parties/{party_id}`: pending window and leads, answered by the worker that owns
-  the party (Faust's router over the `parties` table, as `@app.table_route` does).
+- `GET /parties/{party_id}`: admin; pending window and leads, answered by the worker that
+  owns the party (Faust's router over the `parties` table, as `@app.table_route` does).
+
+Access (`auth_middleware`, on every route): `ADMIN_PATHS` need `Authorization: Bearer
+$ADMIN_TOKEN`; a wrong token is 401 on every path.
 """
 
 from __future__ import annotations
@@ -86,6 +89,41 @@ def admin_refusal(header_value: str | None, admin_token: str | None) -> tuple[in
     if not check_bearer(header_value, admin_token):
         return 401, "admin endpoint: send Authorization: Bearer <ADMIN_TOKEN>"
     return None
+
+
+#: Paths that need the admin token (prefixes). `/parties/` shows a party's contacts, leads and
+#: interactions (personal data); `/rules/reload` and `/rules/history` are administration.
+ADMIN_PATHS: tuple[str, ...] = ("/parties/", "/rules/reload", "/rules/history")
+
+
+def is_admin_path(path: str) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p) for p in ADMIN_PATHS)
+
+
+def request_refusal(path: str, header_value: str | None,
+                    admin_token: str | None) -> tuple[int, str] | None:
+    """The one access rule of every endpoint: admin paths need the token; anywhere else a
+    request that brings an Authorization header must bring the right token (a wrong token
+    is 401 everywhere, never quietly served the public view)."""
+    if is_admin_path(path) or header_value is not None:
+        return admin_refusal(header_value, admin_token)
+    return None
+
+
+def auth_middleware(admin_token: str | None) -> Any:
+    """aiohttp middleware applying `request_refusal` to every route (ours and Faust's)."""
+    from aiohttp import web as aioweb
+
+    @aioweb.middleware
+    async def leadstream_auth(request: Any, handler: Any) -> Any:
+        no = request_refusal(request.path, request.headers.get("Authorization"), admin_token)
+        if no is not None:
+            status, message = no
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return aioweb.json_response({"error": message}, status=status, headers=headers)
+        return await handler(request)
+
+    return leadstream_auth
 
 
 # ---------------------------------------------------------------- rules history
@@ -333,6 +371,8 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
 
     parties = party_source or _default_party_source
 
+    app.web.web_app.middlewares.append(auth_middleware(admin_token))
+
     def refused(view: View, status: int, message: str) -> Any:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return view.json({"error": message}, status=status, headers=headers)
@@ -407,7 +447,7 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
                 return self.json({"error": f"owner of this party unreachable: {exc}"},
                                  status=502)
             state, leads = await _maybe_await(parties(party_id))
-            full = check_bearer(request.headers.get("Authorization"), admin_token)
-            doc = party_view(state, leads or [], party_id=party_id, include_attributes=full)
+            # the auth middleware let only admin requests through
+            doc = party_view(state, leads or [], party_id=party_id, include_attributes=True)
             doc["served_by"] = str(app.conf.canonical_url).rstrip("/")
             return self.json(doc, status=200 if doc["found"] else 404)

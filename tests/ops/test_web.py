@@ -202,8 +202,25 @@ async def test_reload_refused_without_configured_token(free_port: Callable[[], i
     async with TestClient(TestServer(app.web.web_app)) as client:
         r = await client.post("/rules/reload", headers={"Authorization": "Bearer "})
         assert r.status == 503 and "ADMIN_TOKEN is not set" in (await r.json())["error"]
-        # no parties table in this app: a clear 503, not a crash
+        # /parties is an admin endpoint (issue 17): disabled without ADMIN_TOKEN
         p = await client.get("/parties/P1")
+        assert p.status == 503 and "ADMIN_TOKEN is not set" in (await p.json())["error"]
+
+
+async def test_parties_without_table_is_a_clear_503(free_port: Callable[[], int]) -> None:
+    import faust
+    from aiohttp.test_utils import TestClient, TestServer
+
+    port = free_port()
+    app = faust.App(f"ops-web-notable-{port}", broker="kafka://127.0.0.1:1", store="memory://",
+                    web_port=port, loop=asyncio.get_running_loop())
+    holder = RulesHolder(__import__("rules.loader").loader.load_rules_text(BASE_TEXT))
+    settings = SimpleNamespace(admin_token=TOKEN, redis_url=None, rules_path="config/rules.yaml")
+    web.register_views(app, holder, None, settings)
+    app.finalize()
+    app.web.init_server()
+    async with TestClient(TestServer(app.web.web_app)) as client:
+        p = await client.get("/parties/P1", headers={"Authorization": f"Bearer {TOKEN}"})
         assert p.status == 503 and "parties" in (await p.json())["error"]
 
 
@@ -231,18 +248,43 @@ async def test_report_is_partial_when_a_worker_is_down(workers: list[Worker]) ->
     assert doc["total"]["leads_created"] == 1
 
 
-async def test_parties_routed_to_owner(workers: list[Worker]) -> None:
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_parties_need_the_token_and_are_routed_to_owner(workers: list[Worker]) -> None:
+    # issue 17: /parties shows contacts, leads and source codes: admin token only (no
+    # public view any more); a wrong token is 401, not the public view
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
+        r = await workers[0].client.get("/parties/P1", headers=headers)
+        assert r.status == 401 and r.headers["WWW-Authenticate"] == "Bearer", headers
+        assert "a@example.com" not in await r.text()
     # P1 lives on worker 1: asked on worker 0, the request is forwarded (token included)
-    r = await workers[0].client.get("/parties/P1")
+    r = await workers[0].client.get("/parties/P1", headers=ADMIN)
     doc = await r.json()
     assert r.status == 200 and doc["served_by"] == workers[1].url
-    assert doc["leads"] == [{"lead_id": "L1", "attribute_names": []}]
-    assert "attribute_names" in doc["pending"][0]
-    full = await (await workers[0].client.get(
-        "/parties/P1", headers={"Authorization": f"Bearer {TOKEN}"})).json()
-    assert full["pending"][0]["attributes"] == {"email": "a@example.com"}
+    assert doc["leads"] == [{"lead_id": "L1", "attributes": {}}]
+    assert doc["pending"][0]["attributes"] == {"email": "a@example.com"}
 
-    r0 = await workers[1].client.get("/parties/P0")
+    r0 = await workers[1].client.get("/parties/P0", headers=ADMIN)
     assert r0.status == 200 and (await r0.json())["served_by"] == workers[0].url
-    missing = await workers[0].client.get("/parties/P2")  # owned by 0, unknown there
+    missing = await workers[0].client.get("/parties/P2", headers=ADMIN)  # owned by 0
     assert missing.status == 404 and (await missing.json())["found"] is False
+
+
+async def test_wrong_token_is_401_everywhere(workers: list[Worker]) -> None:
+    client = workers[0].client
+    for path in ("/rules", "/reports/lead-linking", "/reports/lead-linking/local",
+                 "/parties/P0", "/router/", "/table/parties/"):
+        r = await client.get(path, headers={"Authorization": "Bearer wrong"})
+        assert r.status == 401, path
+    ok = await client.get("/rules", headers=ADMIN)  # the right token is fine anywhere
+    assert ok.status == 200
+    assert (await client.get("/rules")).status == 200  # public without a header
+
+
+def test_faust_router_and_table_views_are_off() -> None:
+    from streaming.app import faust_options
+    from streaming.settings import load_settings
+
+    opts = faust_options(load_settings({"BROKER_URL": "kafka://127.0.0.1:1"}))
+    assert opts["web_router_enabled"] is False and opts["web_tables_enabled"] is False
