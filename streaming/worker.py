@@ -57,9 +57,8 @@ def _load_rules(settings: Settings) -> object:
         else:
             rules = initial_rules(settings)
     except RulesError as exc:
-        print(f"worker: rules {settings.rules_path} refused:", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
+        log.error("rules %s refused:\n%s", settings.rules_path,
+                  "\n".join(f"  {e}" for e in exc.errors))
         raise SystemExit(2) from None
     return RulesHolder(rules)
 
@@ -162,8 +161,7 @@ def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     broker.start()
     shutil.rmtree(settings.faust_datadir, ignore_errors=True)
     settings.broker_url_file.write_text(broker.url + "\n")
-    print(f"worker: embedded broker {broker.url} (in memory; log {broker.log_path})",
-          file=sys.stderr)
+    log.info("embedded broker %s (in memory; log %s)", broker.url, broker.log_path)
     update: dict[str, object] = {"broker_url": broker.url,
                                   "embedded_broker_pid": getattr(broker, "pid", None)}
     if settings.broker_log_end_probe is None:  # Tansu under-reports log ends (faust_patches)
@@ -207,13 +205,13 @@ def wait_for_broker(settings: Settings, sleep: float = 0.5) -> bool:
     while True:
         if any(answers(h, p) for h, p in hosts):
             if told:
-                print("worker: broker is up", file=sys.stderr)
+                log.info("broker is up")
             return True
         if time.monotonic() >= deadline:
             return False
         if not told:
-            print(f"worker: waiting up to {settings.broker_wait_timeout:.0f}s for the broker at "
-                  f"{settings.broker_url}", file=sys.stderr)
+            log.warning("waiting up to %.0fs for the broker at %s", settings.broker_wait_timeout,
+                        settings.broker_url)
             told = True
         time.sleep(sleep)
 
@@ -233,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         setup_early_logging(settings.log_format, settings.log_level)
         problem = check_faust_version()
         if problem is not None:
-            print(f"worker: {problem}", file=sys.stderr)
+            log.error("%s", problem)
             raise SystemExit(2)
     holder = _load_rules(settings)
 
@@ -244,8 +242,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:  # help, or a Faust command that does not connect: no broker needed
             settings = settings.model_copy(update={"broker_url": "kafka://127.0.0.1:9092"})
     elif running_worker and not wait_for_broker(settings):
-        print(f"worker: no broker answered at {settings.broker_url} within "
-              f"{settings.broker_wait_timeout:.0f}s", file=sys.stderr)
+        log.error("no broker answered at %s within %.0fs", settings.broker_url,
+                  settings.broker_wait_timeout)
         raise SystemExit(1)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     marker = settings.data_dir / "worker.running"
@@ -260,9 +258,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutdown.on_hard_exit(  # no time for its grace period: SIGKILL
                 lambda: broker._kill_group(signal.SIGKILL))  # type: ignore[attr-defined]
         if marker.exists() and broker is None:
-            print(f"worker: the last worker on {settings.data_dir} did not stop cleanly: "
-                  "clearing its local tables, they are rebuilt from the changelogs",
-                  file=sys.stderr)
+            log.warning("the last worker on %s did not stop cleanly: clearing its local "
+                        "tables, they are rebuilt from the changelogs", settings.data_dir)
             shutil.rmtree(settings.faust_datadir, ignore_errors=True)
         marker.write_text(f"{os.getpid()}\n")
 

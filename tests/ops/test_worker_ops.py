@@ -1,0 +1,145 @@
+"""A real worker with LOG_FORMAT=json (issues 16, 17): poison records carrying an e-mail address
+on every input topic never put that address in the logs; log lines are JSON; `/metrics` has
+the process collectors, pre-initialised counters, one `interactions_handled` per interaction
+and passes `promtool check metrics`; Faust's `/router/` and table views are off."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streaming.broker import EmbeddedBroker
+from tests.streaming.harness import Job
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL = "planted.person@example.com"
+AT = "2026-03-02T10:00:00+00:00"
+TOKEN = "t0ken-for-ops-tests"
+
+
+def js(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc).encode()
+
+
+#: topic -> poison values, each carrying EMAIL in a place a careless log line would repeat
+POISON: dict[str, list[bytes]] = {
+    "interactions": [
+        f"{EMAIL} is not json".encode(),
+        js({"interaction_id": "p1", "party_id": "PE-1", "type": EMAIL, "occurred_at": AT}),
+        js({"interaction_id": "p2", "party_id": "PE-1", "type": "SURVEY_CALLBACK",
+            "occurred_at": EMAIL}),
+        js({"interaction_id": "p3", "party_id": "PE-1", "type": "SURVEY_CALLBACK",
+            "occurred_at": AT, "country": EMAIL}),
+    ],
+    "feed.callcenter": [
+        js({"call_id": "c1", "party_id": "PE-2", "outcome": EMAIL, "started_at": AT}),
+        js({"call_id": "c2", "party_id": "PE-2", "outcome": "CALLBACK_REQUESTED",
+            "started_at": EMAIL}),
+    ],
+    "feed.web": [
+        js({"event_id": "w1", "party_id": "PE-3", "event": EMAIL, "ts": 1772445600}),
+        js({"event_id": "w2", "party_id": "PE-3", "event": "ad_click", "ts": EMAIL}),
+    ],
+    "lead-updates": [
+        js({"lead_id": "LE-1", "party_id": "PE-4", "status": EMAIL, "updated_at": AT}),
+        js({"lead_id": "LE-2", "party_id": "PE-4", "status": "NEW", "created_at": EMAIL}),
+        f"[\"{EMAIL}\"]".encode(),
+    ],
+    "lead-imports": [
+        js({"import_interface_id": "IE-1", "source_system": "CRM",
+            "orig_system_reference": "OSR-E1", "customer": {"name": EMAIL},
+            "created_at": EMAIL}),
+        js({"import_interface_id": "IE-2", "source_system": EMAIL,
+            "orig_system_reference": EMAIL, "party_id": "PE-5", "created_at": "soon"}),
+    ],
+}
+
+
+def test_poison_with_personal_data_json_logs_and_metrics(broker: EmbeddedBroker,
+                                                         tmp_path: Path) -> None:
+    job = Job(broker, tmp_path, rules_path=ROOT / "config" / "rules.yaml",
+              env={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "ADMIN_TOKEN": TOKEN})
+    try:
+        w = job.start_worker("w1")
+        w.wait_ready(timeout=90)
+        sent = 0
+        for topic, values in POISON.items():
+            sent += job.produce(topic, values, key=lambda _v: EMAIL.encode())
+        good = [js({"interaction_id": f"g{i}", "party_id": "PE-9", "type": "SURVEY_CALLBACK",
+                    "occurred_at": AT}) for i in range(3)]
+        job.produce("interactions", good)
+        job.wait_idle(timeout=60)
+        dead = job.read("dead-letters")
+        outcomes = [json.loads(r["value"]) for r in job.read("interaction-outcomes")]
+        assert len(dead) >= sent - 2, "the poison records should be dead-lettered"
+
+        status, body = w.get("/metrics")
+        admin = {"Authorization": f"Bearer {TOKEN}"}
+        router = _get(w.url("/router/"), admin)
+        table = _get(w.url("/table/parties/"), admin)
+        wrong = _get(w.url("/healthz"), {"Authorization": "Bearer wrong"})
+    finally:
+        job.stop_all()
+
+    log = w.log_path.read_text(errors="replace")
+    assert EMAIL not in log and "planted.person" not in log
+    assert "dead letter from" in log  # the records were logged, by topic/partition/offset
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    docs = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    assert any(d["logger"].startswith("leadstream") for d in docs)
+    assert all({"ts", "level", "logger", "message"} <= d.keys() for d in docs)
+    text_records = [ln for ln in lines
+                    if re.match(r"^\[\d{4}-\d\d-\d\d [^\]]*\] (\[\d+\] )?\[(INFO|WARNING|ERROR)\]",
+                                ln)]
+    assert not text_records, text_records[:5]
+
+    assert status == 200
+    text = body.decode()
+    for needle in ("process_resident_memory_bytes", "python_info",
+                   'leadstream_dead_letters_total{reason="error"} 0.0',
+                   'leadstream_rule_reloads_total{result="refused"} 0.0',
+                   'leadstream_leads_created_total{origin="IMPORT"}',
+                   'leadstream_interactions_total{outcome="TYPE_DISABLED"} 0.0',
+                   "leadstream_broker_unreachable_seconds",
+                   'leadstream_decision_latency_seconds_bucket{le="1e-05"}'):
+        assert needle in text, needle
+    handled = _sample(text, "leadstream_interactions_handled_total")
+    # every record of `interactions` once (a PENDING then LINKED one too), and each feed
+    # record refused before it reached `interactions`
+    assert handled == len(good) + len(POISON["interactions"]) + 4, text
+    assert len(outcomes) == handled + 1  # g0: PENDING, then LINKED
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool (Debian package prometheus; make tools) is needed"
+    res = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                         timeout=30)
+    assert res.returncode == 0, (res.stdout + res.stderr).decode()
+
+    assert router == 404 and table == 404
+    assert wrong == 401
+
+
+def _get(url: str, headers: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
