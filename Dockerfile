@@ -5,7 +5,7 @@
 #       --rules config/rules.yaml --interactions /samples/interactions.jsonl --out /tmp/out
 
 # ---- build: install the project and its dependencies into a virtualenv ---------------------
-FROM python:3.11-slim AS build
+FROM python:3.11.11-slim-bookworm AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -17,15 +17,18 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Everything pip needs to build the project (see .dockerignore for what stays out).
 COPY . .
+# Runtime dependencies only (no embedded broker, no dev tools), at the versions of
+# constraints.txt. The image always talks to a Kafka cluster (BROKER_URL).
 RUN pip install --upgrade pip setuptools wheel \
-    && pip install .
+    && pip install -c constraints.txt .
 
 # ---- runtime ----------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    LEADSTREAM_HOME=/app \
     RULES_PATH=/app/config/rules.yaml \
     DATA_DIR=/var/lib/leadstream \
     WEB_PORT=6066 \

