@@ -50,7 +50,7 @@ lint: venv
 # The demo: worker on the embedded broker, example rules with processing and assignment;
 # stays up until Ctrl-C and prints the URLs to open.
 run: runtime
-	$(PY) -m streaming.demo
+	$(PY) -m streaming.demo $(DEMO_ARGS)
 
 simulate-sample: runtime
 	$(PY) app.py simulate --rules config/rules.yaml --interactions data/samples/interactions.jsonl --out out/sample

@@ -1,12 +1,15 @@
 """`make run`: the streaming job on the bundled samples, one readable line per lead snapshot.
 
-Starts ``python app.py worker`` (embedded broker, fresh ``DATA_DIR`` = ``data/state/demo``),
-waits for ``/healthz``, sends the samples that exist in ``data/samples/`` (``leads.jsonl`` to
-``lead-updates``, ``imports.jsonl`` to ``lead-imports``, then ``feed.callcenter.jsonl`` and
-``feed.web.jsonl`` merged in event-time order), prints each lead snapshot from ``leads`` as it
-appears, and stops the worker once nothing new came for a few seconds (or on Ctrl-C).
+Starts ``python app.py worker`` (embedded broker, fresh ``DATA_DIR`` = ``data/state/demo``,
+rules ``config/examples/demo.yaml``: qualification, rating, channel selection and territory
+assignment), waits for ``/healthz``, sends the samples in ``data/samples/`` (``leads.jsonl`` to
+``lead-updates``, ``imports.jsonl`` to ``lead-imports``, then ``interactions.jsonl``, or with
+``--feeds`` the raw call-centre and web feeds merged in event-time order), and prints each lead
+snapshot from ``leads`` as it appears. Once nothing new came for ``--idle`` seconds it prints
+the URLs to open (the Lead Linking Report, ``/metrics``, ``/leads/{id}`` of a lead it just
+made) and stays up until Ctrl-C.
 
-    python -m streaming.demo [--idle 5] [--keep-running]
+    python -m streaming.demo [--idle 4] [--feeds] [--rules FILE] [--exit-when-idle]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -32,6 +36,8 @@ from streaming.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
+DEMO_RULES = ROOT / "config" / "examples" / "demo.yaml"
+DEFAULT_PORT = 6066
 
 
 def _healthz(port: int) -> int:
@@ -44,11 +50,14 @@ def _healthz(port: int) -> int:
         return 0
 
 
-def start_worker(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+def start_worker(data_dir: Path, port: int, rules: Path, admin_token: str,
+                 ) -> tuple[subprocess.Popen[bytes], Path]:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("BROKER_URL", "TOPIC_PREFIX")}
-    env.update({"DATA_DIR": str(data_dir), "WEB_PORT": str(port),
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BROKER_URL", "TOPIC_PREFIX", "REDIS_URL")}
+    env.update({"DATA_DIR": str(data_dir), "WEB_PORT": str(port), "RULES_PATH": str(rules),
+                "ADMIN_TOKEN": admin_token,
                 "BROKER_SESSION_TIMEOUT": env.get("BROKER_SESSION_TIMEOUT", "4")})
     log_path = data_dir / "worker.log"
     with open(log_path, "wb") as log:
@@ -108,8 +117,10 @@ def _feed_time(line: bytes, field: str) -> float:
         return 0.0
 
 
-def feed_records(names: TopicNames) -> list[tuple[str, list[tuple[bytes | None, bytes]]]]:
-    """(topic, [(key, value)]) batches in the order they are sent."""
+def feed_records(names: TopicNames, feeds: bool = True,
+                 ) -> list[tuple[str, list[tuple[bytes | None, bytes]]]]:
+    """(topic, [(key, value)]) batches in the order they are sent: leads, imports, then the
+    interactions (or, with `feeds`, the raw feeds they were made from)."""
     batches: list[tuple[str, list[tuple[bytes | None, bytes]]]] = []
     leads = _lines("leads.jsonl")
     if leads:
@@ -118,6 +129,12 @@ def feed_records(names: TopicNames) -> list[tuple[str, list[tuple[bytes | None, 
     if imports:
         batches.append((names.lead_imports,
                         [(_field(x, "orig_system_reference"), x) for x in imports]))
+    if not feeds:
+        interactions = _lines("interactions.jsonl")
+        if interactions:
+            batches.append((names.interactions,
+                            [(_field(x, "party_id"), x) for x in interactions]))
+        return batches
     feed: list[tuple[float, str, bytes]] = []
     feed += [(_feed_time(x, "started_at"), names.feed_callcenter, x)
              for x in _lines("feed.callcenter.jsonl")]
@@ -140,12 +157,27 @@ def lead_line(lead: dict[str, Any], first: bool) -> str:
     return (f"{'new ' if first else 'upd '}{lead['lead_id']:<26} {lead['party_id']:<24} "
             f"score {lead.get('interaction_score', 0):>4}  {lead.get('status', ''):<10} "
             f"qualified={flag(lead.get('qualified')):<3} rating={flag(lead.get('rating')):<2} "
-            f"channel={flag(lead.get('channel')):<10} {lead.get('origin', ''):<11} "
-            f"{len(ids)} interaction{'s' if len(ids) != 1 else ''}")
+            f"channel={flag(lead.get('channel')):<10} owner={flag(lead.get('owner')):<13} "
+            f"{lead.get('origin', ''):<11} {len(ids)} interaction{'s' if len(ids) != 1 else ''}")
+
+
+def urls_message(port: int, lead_id: str | None, admin_token: str) -> str:
+    base = f"http://127.0.0.1:{port}"
+    lines = [
+        "demo: the worker keeps running (Ctrl-C stops it). Open:",
+        f"  Lead Linking Report  {base}/reports/lead-linking?format=html",
+        f"  Prometheus metrics   {base}/metrics",
+    ]
+    if lead_id is not None:
+        lines.append(f"  a lead it just made  {base}/leads/{lead_id}")
+    lines.append(f"  health               {base}/healthz")
+    lines.append(f"  admin views (/parties/...): curl -H 'Authorization: Bearer {admin_token}' "
+                 f"{base}/parties/<party_id>")
+    return "\n".join(lines)
 
 
 async def run(bootstrap: str, names: TopicNames, partitions: int, idle: float,
-              keep_running: bool) -> int:
+              exit_when_idle: bool, feeds: bool, on_idle: Any) -> int:
     from aiokafka import (  # type: ignore[import-untyped]
         AIOKafkaConsumer,
         AIOKafkaProducer,
@@ -158,11 +190,13 @@ async def run(bootstrap: str, names: TopicNames, partitions: int, idle: float,
     await producer.start()
     await consumer.start()
     seen: set[str] = set()
+    made: str | None = None  # a lead made from interactions, for its /leads/{id} URL
+    told = False
     try:
         # the worker created every topic at start, with TOPIC_PARTITIONS partitions
         consumer.assign([TopicPartition(names.leads, p) for p in range(partitions)])
         sent = 0
-        for topic, records in feed_records(names):
+        for topic, records in feed_records(names, feeds):
             for key, value in records:
                 await producer.send(topic, value, key=key)
                 sent += 1
@@ -170,50 +204,81 @@ async def run(bootstrap: str, names: TopicNames, partitions: int, idle: float,
         print(f"demo: sent {sent} records from {SAMPLES.relative_to(ROOT)}/; lead snapshots:",
               flush=True)
         last = time.monotonic()
-        while keep_running or time.monotonic() - last < idle:
+        while True:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for r in records:
+                    if r.value is None:  # a deleted lead's tombstone
+                        continue
                     lead = json.loads(r.value)
                     print(lead_line(lead, lead["lead_id"] not in seen), flush=True)
                     seen.add(lead["lead_id"])
+                    if made is None and lead.get("origin") == "INTERACTION":
+                        made = lead["lead_id"]
                     last = time.monotonic()
+            if not told and time.monotonic() - last >= idle:
+                told = True
+                on_idle(len(seen), made)
+                if exit_when_idle:
+                    break
     finally:
         await consumer.stop()
         await producer.stop()
     return len(seen)
 
 
+def _port() -> int:
+    raw = os.environ.get("WEB_PORT")
+    if raw:
+        return int(raw)
+    import socket
+
+    with socket.socket() as s:  # 6066 (CONTRACT §9) when it is free: the URLs stay the same
+        try:
+            s.bind(("127.0.0.1", DEFAULT_PORT))
+            return DEFAULT_PORT
+        except OSError:
+            return free_port()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m streaming.demo", description=__doc__.split(
         "\n\n")[0])
-    ap.add_argument("--idle", type=float, default=6.0,
-                    help="stop after this many seconds without a new lead snapshot")
-    ap.add_argument("--keep-running", action="store_true", help="run until Ctrl-C")
-    ap.add_argument("--data-dir", default=str(ROOT / "data" / "state" / "demo"))
+    ap.add_argument("--idle", type=float, default=4.0,
+                    help="seconds without a new lead snapshot before the URLs are printed")
+    ap.add_argument("--exit-when-idle", action="store_true",
+                    help="stop the worker once idle instead of running until Ctrl-C")
+    ap.add_argument("--feeds", action="store_true",
+                    help="send the raw call-centre and web feeds instead of interactions.jsonl")
+    ap.add_argument("--rules", default=str(DEMO_RULES), help="rules config for the worker")
+    ap.add_argument("--data-dir", default=str(ROOT / "data" / "state" / "demo"),
+                    help="the worker's DATA_DIR (cleared at start)")
     args = ap.parse_args(argv)
     data_dir = Path(args.data_dir)
-    port = int(os.environ.get("WEB_PORT") or free_port())
+    port = _port()
     settings = load_settings({k: v for k, v in os.environ.items()
                               if k not in ("BROKER_URL", "TOPIC_PREFIX")})
     names = TopicNames.with_prefix("")
-    print(f"demo: starting the worker (embedded broker, DATA_DIR={data_dir}, web :{port})",
-          flush=True)
-    proc, log_path = start_worker(data_dir, port)
+    admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_hex(8)
+    print(f"demo: starting the worker (embedded broker, rules {args.rules}, "
+          f"DATA_DIR={data_dir}, web :{port})", flush=True)
+    proc, log_path = start_worker(data_dir, port, Path(args.rules), admin_token)
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
+
+    def on_idle(n: int, made: str | None) -> None:
+        print(f"demo: {n} leads so far", flush=True)
+        print(urls_message(port, made, admin_token), flush=True)
 
     signal.signal(signal.SIGTERM, on_term)  # `timeout make run`, a stop from a supervisor
     try:
         ready = wait_ready(proc, port, log_path)
         url = (data_dir / "broker.url").read_text().strip()
-        print(f"demo: worker ready in {ready:.1f}s, broker {url}; metrics "
-              f"http://127.0.0.1:{port}/metrics; log {log_path}", flush=True)
+        print(f"demo: worker ready in {ready:.1f}s, broker {url}; log {log_path}", flush=True)
         bootstrap = url.removeprefix("kafka://")
-        n = asyncio.run(run(bootstrap, names, settings.topic_partitions, args.idle,
-                            args.keep_running))
-        print(f"demo: {n} leads; quiet for {args.idle:.0f}s, stopping the worker", flush=True)
+        asyncio.run(run(bootstrap, names, settings.topic_partitions, args.idle,
+                        args.exit_when_idle, args.feeds, on_idle))
     except KeyboardInterrupt:
         print("\ndemo: interrupted, stopping the worker", flush=True)
     finally:
