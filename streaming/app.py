@@ -30,7 +30,7 @@ from ops import metrics
 from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
 from ops.rules_runtime import RulesHolder
 from streaming import faust_patches
-from streaming.logs import faust_logging_config
+from streaming.logs import faust_logging_config, install_repeat_filter
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
 from tables.definitions import define_tables
@@ -202,6 +202,7 @@ def _install_health(app: faust.App, rt: Runtime) -> None:
     @app.task
     async def leadstream_health_start() -> None:
         probe.start()
+        install_repeat_filter()  # Faust has set up its log handlers by now
 
     @app.timer(1.0, name="leadstream.health")
     async def health_tick() -> None:

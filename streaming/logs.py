@@ -18,7 +18,11 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "faust_logging_config", "setup_early_logging"]
+__all__ = ["JsonFormatter", "RepeatFilter", "faust_logging_config", "install_repeat_filter",
+           "setup_early_logging"]
+
+#: libraries whose connection errors repeat many times a second while the broker is gone
+NOISY = ("aiokafka", "kafka", "faust", "mode")
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,3 +68,42 @@ def setup_early_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one record per (logger, level, message template) through every `window` seconds
+    from the client libraries (`NOISY`); the next one says how many were held back. With the
+    broker gone aiokafka logs thousands of identical ERROR lines a minute."""
+
+    def __init__(self, window: float = 30.0, clock: Any = None) -> None:
+        super().__init__()
+        import time
+
+        self.window = window
+        self.clock = clock or time.monotonic
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(NOISY) or record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        seen = self._last.get(key)
+        if seen is not None and now - seen[0] < self.window:
+            self._last[key] = (seen[0], seen[1] + 1)
+            return False
+        held = seen[1] if seen is not None else 0
+        self._last[key] = (now, 0)
+        if len(self._last) > 1000:  # templates are few; keep it bounded anyway
+            self._last = {key: self._last[key]}
+        if held:
+            record.msg = f"{record.msg} [{held} more like this in the last {self.window:.0f}s]"
+        return True
+
+
+def install_repeat_filter(window: float = 30.0) -> None:
+    """Put one `RepeatFilter` on every handler of the root logger (after Faust set them up)."""
+    f = RepeatFilter(window)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(x, RepeatFilter) for x in handler.filters):
+            handler.addFilter(f)

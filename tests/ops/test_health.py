@@ -104,3 +104,22 @@ def test_worker_refuses_another_faust_version() -> None:
     assert check_faust_version() is None  # the pinned one is installed
     problem = check_faust_version("0.15.2")
     assert problem is not None and "0.15.3" in problem and "0.15.2" in problem
+
+
+def test_repeat_filter_holds_back_library_error_storms() -> None:
+    from streaming.logs import RepeatFilter
+
+    clock = Clock()
+    f = RepeatFilter(30.0, clock=clock)
+
+    def rec(name: str, msg: str, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, msg, (), None)
+
+    assert f.filter(rec("aiokafka.conn", "Unable to connect to %s"))
+    assert not any(f.filter(rec("aiokafka.conn", "Unable to connect to %s")) for _ in range(99))
+    assert f.filter(rec("aiokafka.conn", "another message"))
+    assert all(f.filter(rec("leadstream.agents", "dead letter")) for _ in range(5))  # ours
+    assert all(f.filter(rec("aiokafka", "x", logging.INFO)) for _ in range(5))
+    clock.t += 31
+    r = rec("aiokafka.conn", "Unable to connect to %s")
+    assert f.filter(r) and "99 more like this" in r.msg
