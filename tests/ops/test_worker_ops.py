@@ -143,3 +143,55 @@ def _sample(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+def test_embedded_broker_size_warning(tmp_path: Path) -> None:
+    """BROKER_URL unset: the worker starts the embedded broker and warns (log + gauge) once it
+    holds more than EMBEDDED_BROKER_WARN_MB (1 MiB here: any running broker does)."""
+    import os
+    import signal
+    import sys
+    import time
+    import urllib.request
+
+    from streaming.broker import free_port
+    from tests.streaming.harness import TEST_ENV
+
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items()
+              if k not in ("BROKER_URL", "REDIS_URL", "TOPIC_PREFIX")}, **TEST_ENV,
+           "DATA_DIR": str(tmp_path / "state"), "WEB_PORT": str(port),
+           "EMBEDDED_BROKER_WARN_MB": "1", "LOG_FORMAT": "json"}
+    env.pop("BROKER_LOG_END_PROBE", None)
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker"], cwd=ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        size = 0.0
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    size = _sample(r.read().decode(), "leadstream_embedded_broker_bytes")
+            except OSError:
+                size = 0.0
+            if size > 0 and "EMBEDDED_BROKER_WARN_MB=1" in log_path.read_text():
+                break
+            time.sleep(0.5)
+        assert size > 1 << 20, log_path.read_text()[-3000:]
+        warnings = [json.loads(ln) for ln in log_path.read_text().splitlines()
+                    if "EMBEDDED_BROKER_WARN_MB" in ln]
+        assert warnings and warnings[0]["level"] == "WARNING"
+    finally:
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            raise
+    assert time.monotonic() - t0 < 30
