@@ -1,7 +1,6 @@
 """leadstream entry point: `python app.py COMMAND` (CONTRACT §8; `--help` lists them).
 
-`worker` runs the Faust worker (streaming/worker.py); every other command is in cli.py and
-imports no Faust.
+Every command is in cli.py; only `worker` imports Faust (streaming/worker.py).
 """
 
 from __future__ import annotations
@@ -10,11 +9,6 @@ import sys
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        from streaming.worker import main as worker_main
-
-        worker_main()
-        return
     from cli import main as cli_main
 
     sys.exit(cli_main(sys.argv[1:]))

@@ -2,9 +2,10 @@
 
 Every command is one `Command` in `COMMANDS` (the only place to register one): its path
 (``("rules", "push")``), a one-line help, a function adding its arguments (each with help
-text) and the function that runs it. `worker` is listed here too but run by Faust
-(streaming/worker.py); its options are Faust's (``python app.py worker --help``). Faust's other
-subcommands (agents, tables, send, ...) are not offered: they need a module-level app.
+text) and the function that runs it. `worker` runs Faust's worker (streaming/worker.py) with
+our settings only (environment variables: ``python app.py worker --help``); Faust's own
+options and subcommands (agents, tables, send, ...) are not offered: they would bypass the
+settings or need a module-level app.
 
 Kept free of Faust imports so `simulate` and `rules` start fast and need no broker. Relative
 paths given on the command line are relative to the current directory; the defaults
@@ -156,11 +157,33 @@ def _import(args: argparse.Namespace) -> int:
     return import_main(list(args.rest))
 
 
-def _worker(args: argparse.Namespace) -> int:  # pragma: no cover - app.py runs it directly
+def _worker(args: argparse.Namespace) -> int:
     from streaming.worker import main as worker_main
 
-    worker_main(["worker", *args.rest])
+    if args.loglevel:
+        os.environ["LOG_LEVEL"] = args.loglevel  # the worker reads its settings from there
+    worker_main(["worker"])
     return 0
+
+
+WORKER_SETTINGS = """settings (environment variables; CONTRACT §9, README "Deployment"):
+  BROKER_URL        kafka://host:port[;kafka://host:port]; unset: an embedded broker (dev)
+  REDIS_URL         rules store for hot reload; unset: RULES_PATH is watched
+  RULES_PATH        rules config (default: config/rules.yaml in LEADSTREAM_HOME / the repo)
+  DATA_DIR          RocksDB state (default: data/state)
+  WEB_PORT          /metrics, /healthz, reports, ... (default 6066; WEB_BIND 127.0.0.1)
+  TOPIC_PREFIX      prefix of every topic (default empty)
+  ADMIN_TOKEN       bearer token of the admin endpoints
+  LOG_LEVEL         DEBUG INFO WARNING ERROR (default INFO); LOG_FORMAT text | json
+  TOPIC_PARTITIONS, TOPIC_REPLICATION, HEALTH_BROKER_TIMEOUT, HEALTH_STALL_TIMEOUT,
+  STOP_TIMEOUT, EMBEDDED_BROKER_WARN_MB, BROKER_SSL*, BROKER_SASL_*: see the README"""
+
+
+def _worker_args(p: argparse.ArgumentParser) -> None:
+    p.epilog = WORKER_SETTINGS
+    p.add_argument("-l", "--loglevel", type=str.upper,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                   help="log level (default: $LOG_LEVEL, else INFO)")
 
 
 # ---------------------------------------------------------------- arguments
@@ -234,8 +257,8 @@ GROUPS: dict[str, str] = {
 
 #: Every command, in the order `--help` lists them. Add new commands here.
 COMMANDS: list[Command] = [
-    Command(("worker",), "run the streaming job (Faust worker; options: worker --help)",
-            _passthrough, _worker, passthrough=True),
+    Command(("worker",), "run the streaming job (Faust worker; settings: worker --help)",
+            _worker_args, _worker),
     Command(("simulate",), "run the engine offline over files (no broker, no Redis)",
             _simulate_args, _simulate),
     Command(("rules", "validate"), "check a rules file: OK <version>, or every error by path",

@@ -57,11 +57,16 @@ def test_every_option_has_help_text() -> None:
 
 def test_each_command_answers_help(tmp_path: Path) -> None:
     for cmd in cli.COMMANDS:
-        if cmd.path == ("worker",):
-            continue  # Faust's own option list (slow import); covered by the worker tests
         p = _run(*cmd.path, "--help", cwd=tmp_path)
         assert p.returncode == 0, (cmd.path, p.stderr)
         assert "usage:" in p.stdout
+        if cmd.path == ("worker",):  # our settings, not Faust's own options
+            assert "BROKER_URL" in p.stdout and "--web-port" not in p.stdout
+
+
+def test_worker_refuses_faust_options(tmp_path: Path) -> None:
+    p = _run("worker", "--web-port", "7000", cwd=tmp_path)
+    assert p.returncode == 2 and "unrecognized arguments: --web-port" in p.stderr
 
 
 def test_faust_subcommands_are_not_offered(tmp_path: Path) -> None:
