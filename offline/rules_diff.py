@@ -75,7 +75,9 @@ def base_rules(path: str | None, env: Mapping[str, str] | None = None,
             raise DiffError(f"no rules in force: leadstream:rules is not set at "
                             f"{redacted(url)}; give --base FILE")
         return load_rules_text(stored.yaml, source="redis")
-    return load_rules_file(env.get("RULES_PATH") or "config/rules.yaml")
+    from streaming.settings import default_rules_path
+
+    return load_rules_file(env.get("RULES_PATH") or default_rules_path(env))
 
 
 # ---------------------------------------------------------------------------- replay

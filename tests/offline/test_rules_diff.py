@@ -94,7 +94,9 @@ def test_known_history(tmp_path: Path, new_rules: Path) -> None:
     summary = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())
     assert summary["leads"]["changed"] == 1
     assert summary["new"]["version"] == load_rules_file(new_rules).version
-    assert summary["base"]["source"] == "file:config/rules.yaml"
+    # the default RULES_PATH is the repository's config/rules.yaml, from any directory (issue 16)
+    root = Path(__file__).resolve().parents[2]
+    assert summary["base"]["source"] == f"file:{root / 'config' / 'rules.yaml'}"
 
 
 def _independent_diff(a: Path, b: Path) -> list[dict[str, Any]]:
