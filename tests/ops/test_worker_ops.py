@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def test_poison_with_personal_data_json_logs_and_metrics(broker: EmbeddedBroker,
         outcomes = [json.loads(r["value"]) for r in job.read("interaction-outcomes")]
         assert len(dead) >= sent - 2, "the poison records should be dead-lettered"
 
+        time.sleep(2.5)  # a health tick (1 s) and a lag update after the last commit
         status, body = w.get("/metrics")
+        health = w.get("/healthz")
         admin = {"Authorization": f"Bearer {TOKEN}"}
         router = _get(w.url("/router/"), admin)
         table = _get(w.url("/table/parties/"), admin)
@@ -111,6 +114,11 @@ def test_poison_with_personal_data_json_logs_and_metrics(broker: EmbeddedBroker,
                    "leadstream_broker_unreachable_seconds",
                    'leadstream_decision_latency_seconds_bucket{le="1e-05"}'):
         assert needle in text, needle
+    # caught up (read after wait_idle): no partition has records waiting, none is stalled
+    lags = [float(ln.split()[1]) for ln in text.splitlines()
+            if ln.startswith("leadstream_consumer_lag{")]
+    assert lags and sum(lags) == 0, [ln for ln in text.splitlines() if "consumer_lag{" in ln]
+    assert _sample(text, "leadstream_consumer_stalled_seconds") == 0
     handled = _sample(text, "leadstream_interactions_handled_total")
     # every record of `interactions` once (a PENDING then LINKED one too), and each feed
     # record refused before it reached `interactions`
@@ -122,6 +130,7 @@ def test_poison_with_personal_data_json_logs_and_metrics(broker: EmbeddedBroker,
                          timeout=30)
     assert res.returncode == 0, (res.stdout + res.stderr).decode()
 
+    assert health[0] == 200, health
     assert router == 404 and table == 404
     assert wrong == 401
 
