@@ -68,6 +68,7 @@ def setup_early_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(log_format == "json")  # Python warnings as log records too
 
 
 class RepeatFilter(logging.Filter):

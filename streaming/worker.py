@@ -92,16 +92,17 @@ def use_event_loop(name: str) -> str:
     return "asyncio"
 
 
-def faust_argv(prog: str, args: Sequence[str], level: str) -> list[str]:
+def faust_argv(prog: str, args: Sequence[str], level: str, *, quiet: bool = False) -> list[str]:
     """The argv for Faust's CLI: ``[prog, worker, -l level, *rest]`` (the loop is chosen by
-    `use_event_loop`, not by ``--loop``)."""
+    `use_event_loop`, not by ``--loop``); `quiet` (JSON logs) drops Faust's console banner
+    and progress output, so every line of the output is a log record."""
     args = list(args)
     if not args or args[0] != "worker":
         return [prog, *args]
     rest = args[1:]
     has_level = any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in rest)
     level_args = [] if has_level else ["-l", _FAUST_LEVELS.get(level, "info")]
-    return [prog, "worker", *level_args, *rest]
+    return [prog, *(["--quiet"] if quiet else []), "worker", *level_args, *rest]
 
 
 def _log_runtime(app: Any, settings: Settings) -> None:
@@ -270,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _pin_log_levels(settings.log_level)
     if running_worker:
         _log_runtime(app, settings)
-    sys.argv = faust_argv(prog, args, settings.log_level)
+    sys.argv = faust_argv(prog, args, settings.log_level, quiet=settings.log_format == "json")
     if running_worker:
         tune_gc(settings.gc_gen0_threshold)  # the app is built: freeze it
     clean = False

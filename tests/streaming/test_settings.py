@@ -144,6 +144,12 @@ def test_faust_argv(args: list[str], level: str, expected_tail: list[str]) -> No
     assert "--loop" not in argv  # too late for Faust: the worker sets the loop itself
 
 
+def test_faust_argv_quiet_for_json_logs() -> None:
+    assert faust_argv("app.py", ["worker"], "INFO", quiet=True) == [
+        "app.py", "--quiet", "worker", "-l", "info"]
+
+
+
 def test_streaming_patch_settings() -> None:
     from streaming.app import patch_options
 
