@@ -52,6 +52,11 @@ def _lose_broker(tmp_path: Path, how: str) -> None:
             stop_took = w.stop(signal.SIGTERM, timeout=40.0)
             assert stop_took <= 30.0, f"SIGTERM took {stop_took:.1f}s:\n{w.log_tail()}"
             assert w.proc.returncode != -signal.SIGKILL, "the harness had to SIGKILL it"
+            # aiokafka's reconnect errors are held back (streaming/logs.RepeatFilter): a
+            # few lines, not thousands a minute
+            errors = [ln for ln in w.log_path.read_text(errors="replace").splitlines()
+                      if "ERROR" in ln]
+            assert len(errors) < 60, f"{len(errors)} ERROR lines:\n" + "\n".join(errors[-20:])
         finally:
             job.stop_all()
             if how != "kill":
