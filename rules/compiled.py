@@ -66,6 +66,23 @@ class ProcessingSet(DatedSet):
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledMember:
+    resource: str
+    weight: int
+    capacity: int | None  # None: no limit
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTerritory:
+    """A territory of `assignment` (CONTRACT §11) with its guard compiled."""
+
+    id: str
+    precedence: int
+    guard: tuple[Condition, ...]
+    members: tuple[CompiledMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """A validated config with its version and precomputed lookups."""
 
@@ -88,10 +105,28 @@ class Rules:
     # The ACTIVE processing sets (any engine) that refer to `interaction_score`: the only
     # ones that can make a LINKED event reprocess its lead.
     score_dependent_sets: tuple[ProcessingSet, ...] = ()
+    # processing.attribute_codes: attribute -> the values it may take (CONTRACT §4)
+    attribute_codes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # assignment.territories, highest precedence first, then smallest id (CONTRACT §11)
+    territories: tuple[CompiledTerritory, ...] = ()
+    fallback: str | None = None
 
     @property
     def profiles(self) -> Profiles:
         return self.config.profiles
+
+    def attribute_code_error(self, name: str, value: Any) -> str | None:
+        """Why a record's attribute `name` may not hold `value` under
+        `processing.attribute_codes`, or None when it may (unlisted attribute, null, or
+        every element of a list allowed). The message names the attribute and the allowed
+        values, never the value itself (it may be personal data)."""
+        allowed = self.attribute_codes.get(name)
+        if allowed is None or value is None:
+            return None
+        values = value if isinstance(value, list | tuple) else (value,)
+        if all(isinstance(v, str) and v in allowed for v in values):
+            return None
+        return f"{name} must be one of {', '.join(allowed)}"
 
 
 def _scoring_set(rs: InteractionRuleSet, defaults: dict[str, int | float]) -> ScoringSet:
@@ -125,6 +160,17 @@ def _scoring_order(sets: tuple[ScoringSet, ...]) -> dict[str, tuple[ScoringSet, 
     }
 
 
+def _territories(config: RulesConfig) -> tuple[CompiledTerritory, ...]:
+    out = (
+        CompiledTerritory(
+            id=t.id, precedence=t.precedence, guard=compile_conditions(t.guard),
+            members=tuple(CompiledMember(m.resource, m.weight, m.capacity) for m in t.members),
+        )
+        for t in config.assignment.territories
+    )
+    return tuple(sorted(out, key=lambda t: (-t.precedence, t.id)))
+
+
 def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Rules:
     enabled = {t.code: t.default_score for t in config.interaction_types if t.enabled}
     scoring_sets = tuple(_scoring_set(rs, enabled) for rs in config.interaction_rule_sets)
@@ -148,4 +194,7 @@ def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Ru
         score_dependent_sets=tuple(
             ps for e in ENGINES for ps in engines[e] if ps.active and ps.uses_interaction_score
         ),
+        attribute_codes={k: tuple(v) for k, v in config.processing.attribute_codes.items()},
+        territories=_territories(config),
+        fallback=config.assignment.fallback,
     )

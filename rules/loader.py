@@ -1,17 +1,32 @@
-"""Load a rules config: parse YAML, validate it whole, compile it, or refuse it whole."""
+"""Load a rules config: bounded parse, strict validation, compile, or refuse it whole.
+
+One function path for every way a config arrives (`rules validate`, `rules push`, the file
+reloader, the Redis reloader, worker start-up): `load_rules_text`. In order: the bounds
+(`rules.bounds`: text size, alias expansion, depth, rule count) before anything else; then
+the codes upper-cased (`rules.codes`); then the schema (unknown keys are errors) and the
+cross-reference checks, every error at once, named by its path in plain words.
+`rules_version` hashes the document as written, only once it is known to be bounded.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from rules.bounds import MAX_TEXT_BYTES, BoundsError, check_rule_count, parse_bounded, too_big
+from rules.codes import normalise_codes
 from rules.compiled import Rules, compile_rules
 from rules.schema import RulesConfig
 from rules.semantics import semantic_errors
 from rules.version import rules_version
+from rules.wording import format_loc, pydantic_errors
+
+__all__ = ["RulesError", "format_loc", "load_rules_doc", "load_rules_file", "load_rules_text",
+           "parse_yaml", "validate_doc"]
 
 
 class RulesError(ValueError):
@@ -22,84 +37,65 @@ class RulesError(ValueError):
         self.errors = errors
 
 
-def format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(root)"
+def _source_name(source: str) -> str:
+    """What a YAML error calls the text: the file's path, or where it came from."""
+    return source.removeprefix("file:") if source.startswith("file:") else f"rules from {source}"
 
 
-def _is_union_tag(part: object) -> bool:
-    """Union branches add their type name to the loc ("int", "dict[str,...]", "function-...")."""
-    return isinstance(part, str) and (
-        part in _UNION_TAGS or "[" in part or "(" in part or part.startswith("function-")
-    )
-
-
-def _pydantic_errors(exc: ValidationError) -> list[str]:
-    found: list[tuple[str, str]] = []
-    for e in exc.errors():
-        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
-        found.append((format_loc(loc), e["msg"].removeprefix("Value error, ")))
-    # A union reports every branch; keep the most specific: drop an error whose path is a
-    # strict prefix of another error's path (`scores: should be 'default'` vs `scores.X: ...`).
-    paths = {p for p, _ in found}
-    kept = [
-        f"{p}: {m}" for p, m in found
-        if not any(q != p and (q.startswith(p + ".") or q.startswith(p + "[")) for q in paths)
-    ]
-    return list(dict.fromkeys(kept))
-
-
-_UNION_TAGS = {"int", "float", "str", "bool", "none"}
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps timestamps as strings, so a bad date is named by its path."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse_yaml(text: str | bytes) -> Any:
+def parse_yaml(text: str | bytes, name: str = "config") -> Any:
+    """The parsed document, within the bounds; RulesError naming `name` otherwise."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return parse_bounded(text, name)
+    except BoundsError as exc:
+        raise RulesError([f"(root): {exc}"]) from None
     except yaml.YAMLError as exc:
-        raise RulesError([f"(root): not valid YAML: {exc}"]) from exc
+        plain = " ".join(str(exc).split("\n  ")).replace("\n", "; ")
+        raise RulesError([f"(root): not valid YAML: {plain}"]) from None
     except ValueError as exc:  # e.g. an impossible unquoted date such as 2024-13-01
-        raise RulesError([f"(root): not valid YAML: {exc}"]) from exc
+        raise RulesError([f"(root): not valid YAML in {name}: {exc}"]) from None
+
+
+def validate_doc(doc: Any) -> RulesConfig:
+    """The validated config of a parsed document (codes upper-cased), or RulesError with
+    every error."""
+    if not isinstance(doc, dict):
+        raise RulesError(["(root): the config must be a mapping"])
+    try:
+        check_rule_count(doc)
+    except BoundsError as exc:
+        raise RulesError([f"(root): {exc}"]) from None
+    normalised, errors = normalise_codes(doc)
+    config: RulesConfig | None = None
+    try:
+        config = RulesConfig.model_validate(normalised)
+    except ValidationError as exc:
+        errors += pydantic_errors(exc)
+    reported = {e.split(": ", 1)[0] for e in errors}
+    errors += [e for e in semantic_errors(normalised)
+               if e not in errors and e.split(": ", 1)[0] not in reported]
+    if errors or config is None:
+        raise RulesError(errors)
+    return config
 
 
 def load_rules_doc(doc: Any, source: str = "file") -> Rules:
     """Validate a parsed document; raise RulesError with every error, or return Rules."""
-    if not isinstance(doc, dict):
-        raise RulesError(["(root): the config must be a mapping"])
-    errors: list[str] = []
-    config: RulesConfig | None = None
-    try:
-        config = RulesConfig.model_validate(doc)
-    except ValidationError as exc:
-        errors += _pydantic_errors(exc)
-    errors += [e for e in semantic_errors(doc) if e not in errors]
-    if errors or config is None:
-        raise RulesError(errors)
+    config = validate_doc(doc)
     return compile_rules(config, rules_version(doc), source)
 
 
 def load_rules_text(text: str | bytes, source: str = "file") -> Rules:
-    return load_rules_doc(parse_yaml(text), source)
+    return load_rules_doc(parse_yaml(text, _source_name(source)), source)
 
 
 def load_rules_file(path: str | Path) -> Rules:
     p = Path(path)
     try:
-        text = p.read_bytes()
+        with p.open("rb") as f:  # never read a huge file whole: the bound refuses it anyway
+            text = f.read(MAX_TEXT_BYTES + 1)
+            size = max(len(text), os.fstat(f.fileno()).st_size)
     except OSError as exc:
         raise RulesError([f"(root): cannot read {p}: {exc.strerror}"]) from exc
+    if size > MAX_TEXT_BYTES:
+        raise RulesError([f"(root): {too_big(size)}"])
     return load_rules_text(text, source=f"file:{p}")

@@ -25,7 +25,8 @@ ConditionsSpec = dict[str, Any] | list[dict[str, Any]]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Strict (CONTRACT §4): a key the schema does not know is an error, never dropped.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RuleSetStatus(StrEnum):
