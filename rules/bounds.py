@@ -112,7 +112,7 @@ def _mark_name(exc: yaml.YAMLError, name: str) -> None:
         mark = getattr(exc, attr, None)
         if mark is not None:  # libyaml's marks are read-only: replace them
             setattr(exc, attr, Mark(name, getattr(mark, "index", 0), mark.line, mark.column,
-                                    None, None))
+                                    None, 0))
 
 
 def parse_bounded(text: str | bytes, name: str = "config") -> Any:

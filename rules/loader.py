@@ -69,7 +69,7 @@ def validate_doc(doc: Any) -> RulesConfig:
     try:
         config = RulesConfig.model_validate(normalised)
     except ValidationError as exc:
-        errors += pydantic_errors(exc)
+        errors += pydantic_errors(exc, normalised)
     reported = {e.split(": ", 1)[0] for e in errors}
     errors += [e for e in semantic_errors(normalised)
                if e not in errors and e.split(": ", 1)[0] not in reported]

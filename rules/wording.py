@@ -62,6 +62,27 @@ def _is_union_tag(part: object) -> bool:
     )
 
 
+def _config_loc(loc: tuple[Any, ...], doc: Any, kind: str) -> tuple[Any, ...]:
+    """The loc without union branch names, told apart by walking the document itself: a
+    part that is a key (or index) of the value there is the config's, so a key that happens
+    to be called `bool` or `int` keeps its place in the path."""
+    out: list[Any] = []
+    node: Any = doc
+    for n, part in enumerate(loc):
+        inside = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if inside:
+            node = node[part]
+        elif n == len(loc) - 1 and kind == "missing":
+            pass  # the required key itself
+        elif _is_union_tag(part):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
 def plain_message(err: Any) -> str:
     """One pydantic error as a sentence an admin can act on."""
     kind = err.get("type", "")
@@ -78,11 +99,12 @@ def plain_message(err: Any) -> str:
     return msg.replace("Input should be", "must be").replace("Input", "the value")
 
 
-def pydantic_errors(exc: ValidationError) -> list[str]:
-    """Every error as `path: sentence`, union branches merged (`must be 'default' or a mapping`)."""
+def pydantic_errors(exc: ValidationError, doc: Any) -> list[str]:
+    """Every error of validating `doc` as `path: sentence`, union branches merged
+    (`must be 'default' or a mapping`)."""
     by_path: dict[str, list[str]] = {}
     for e in exc.errors():
-        loc = tuple(p for p in e["loc"] if not _is_union_tag(p))
+        loc = _config_loc(tuple(e["loc"]), doc, e.get("type", ""))
         msgs = by_path.setdefault(format_loc(loc), [])
         msg = plain_message(e)
         if msg not in msgs:
