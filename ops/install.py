@@ -16,11 +16,12 @@ from typing import Any
 
 from ops.metrics import REBALANCES, RULE_RELOADS, set_rules_version
 from ops.reload import FileReloader, RedisReloader
+from ops.rules_check import load_checked
 from ops.rules_runtime import RulesHolder
 from ops.rules_store import RulesStoreError, fetch_stored, redacted
 from ops.web import PartySource, ReportSource, register_views
 from rules.compiled import Rules
-from rules.loader import RulesError, load_rules_file, load_rules_text
+from rules.loader import load_rules_file
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ __all__ = ["initial_rules", "install", "make_reloader"]
 def initial_rules(settings: Any) -> Rules:
     """The rules to start with, before the app runs (so the first event already has them):
     the config stored in Redis when REDIS_URL is set and it validates, else RULES_PATH.
-    Raises RulesError only when neither gives a valid config."""
+    The stored config is checked in a child process with a time and memory limit
+    (`ops.rules_check`), so a hostile one in Redis can never crash or stall the start: the
+    worker starts on the file instead. Raises RulesError only when the file is refused too."""
     url = getattr(settings, "redis_url", None)
     if url:
         try:
@@ -43,13 +46,14 @@ def initial_rules(settings: Any) -> Rules:
                 log.info("no rules in redis %s; starting on %s", redacted(url),
                          settings.rules_path)
             else:
-                try:
-                    rules = load_rules_text(stored.yaml, source="redis")
-                except RulesError as exc:
-                    RULE_RELOADS.labels(result="refused").inc()
+                checked, rules = load_checked(stored.yaml, "redis")
+                if rules is None:
+                    RULE_RELOADS.labels(
+                        result="error" if checked.result == "error" else "refused").inc()
                     log.warning("rules %s in redis refused (%d error(s):\n%s); starting on %s",
-                                stored.version, len(exc.errors),
-                                "\n".join(f"  {e}" for e in exc.errors), settings.rules_path)
+                                stored.version, len(checked.errors),
+                                "\n".join(f"  {e}" for e in checked.errors),
+                                settings.rules_path)
                 else:
                     set_rules_version(rules.version)
                     return rules

@@ -1,9 +1,12 @@
 """Hot reload of the rules config into a `RulesHolder`, from Redis or from the rules file.
 
-A swap is one reference assignment done on the event loop, between two events: agents read
-`holder.current` once per event, so no decision ever mixes two configs. A config that does
-not validate is refused whole (logged with every error, counted `refused`) and the rules in
-force stay. Redis unreachable, at start or later, is logged and counted `error`; the worker
+A config is validated off the event loop (`ops.rules_check`: a child process with a time
+and memory limit, then the load in a thread), so no config, however large or hostile, stops
+processing or `/healthz`. A swap is one reference assignment done on the event loop, between
+two events: agents read `holder.current` once per event, so no decision ever mixes two
+configs. A config that does not validate, breaks a bound, or exceeds the time or memory
+limit is refused whole (logged with every error, counted `refused`) and the rules in force
+stay. Redis unreachable, at start or later, is logged and counted `error`; the worker
 keeps its rules and reconnects with capped exponential backoff, then re-reads the stored
 config, so a push made during the outage is picked up. Nothing here raises out of `run()`.
 
@@ -18,15 +21,17 @@ import hashlib
 import logging
 import os
 import random
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ops.metrics import RULE_RELOADS, set_rules_version
+from ops.rules_check import Checked, load_checked
 from ops.rules_runtime import RulesHolder
 from ops.rules_store import CHANNEL, KEY, decode_doc, redacted
-from rules.loader import RulesError, load_rules_text
+from rules.bounds import MAX_TEXT_BYTES, too_big
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,11 @@ class ReloadResult:
         return asdict(self)
 
 
+# The stored JSON document escapes the YAML text: at most 6 bytes per byte (\u00XX), plus
+# its other fields. Anything longer is refused from STRLEN, without reading it.
+MAX_STORED_BYTES = 6 * MAX_TEXT_BYTES + 4096
+
+
 def _digest(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
@@ -63,23 +73,29 @@ class _Reloader:
         self._lock: asyncio.Lock | None = None
 
     # -- one attempt ------------------------------------------------------------------
-    def apply_text(self, text: str | bytes, *, source: str, announced: str | None = None,
-                   pushed_at: str | None = None, force: bool = False) -> ReloadResult:
-        """Validate `text` and swap it in, or refuse it; synchronous, so atomic on the loop."""
+    async def apply_text(self, text: str | bytes, *, source: str,
+                         announced: str | None = None, pushed_at: str | None = None,
+                         force: bool = False) -> ReloadResult:
+        """Validate `text` off the loop and swap it in, or refuse it. Serialised by the
+        reloader's lock; the swap itself is one assignment on the loop."""
+        async with self._get_lock():
+            return await self._apply(text, source=source, announced=announced,
+                                     pushed_at=pushed_at, force=force)
+
+    async def _apply(self, text: str | bytes, *, source: str, announced: str | None = None,
+                     pushed_at: str | None = None, force: bool = False) -> ReloadResult:
         digest = _digest(text)
         if digest == self._seen and not force:
             return self._done(ReloadResult("unchanged", self.holder.version), count=False)
         self._seen = digest
+        cancel = threading.Event()
         try:
-            rules = load_rules_text(text, source=source)
-        except RulesError as exc:
-            log.warning(
-                "rules %s from %s refused, keeping %s; %d error(s):\n%s",
-                announced or "(unversioned)", source, self.holder.version, len(exc.errors),
-                "\n".join(f"  {e}" for e in exc.errors),
-            )
-            return self._done(ReloadResult("refused", self.holder.version,
-                                           f"config from {source} refused", list(exc.errors)))
+            checked, rules = await asyncio.to_thread(load_checked, text, source, cancel=cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the worker is stopping: kill the check, do not wait for it
+            raise
+        if rules is None:
+            return self._refuse(checked, source, announced)
         if announced and announced != rules.version:
             log.warning("rules from %s announced as %s validate as %s; using %s",
                         source, announced, rules.version, rules.version)
@@ -89,6 +105,16 @@ class _Reloader:
         self.loaded_from = {"source": source, "pushed_at": pushed_at,
                             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds")}
         return self._done(ReloadResult("ok", rules.version, f"from {source}"))
+
+    def _refuse(self, checked: Checked, source: str, announced: str | None) -> ReloadResult:
+        log.warning(
+            "rules %s from %s refused, keeping %s; %d error(s):\n%s",
+            announced or "(unversioned)", source, self.holder.version, len(checked.errors),
+            "\n".join(f"  {e}" for e in checked.errors),
+        )
+        result = "error" if checked.result == "error" else "refused"
+        return self._done(ReloadResult(result, self.holder.version,
+                                       f"config from {source} refused", list(checked.errors)))
 
     def _done(self, res: ReloadResult, count: bool = True) -> ReloadResult:
         if count:
@@ -156,8 +182,22 @@ class RedisReloader(_Reloader):
             health_check_interval=self.health_check_interval, retry=Retry(NoBackoff(), 0),
         )
 
+    @staticmethod
+    async def _fetch(client: Any) -> bytes | int | None:
+        """The stored document, or its size when it is too large to read."""
+        stored_size = int(await client.strlen(KEY))
+        if stored_size > MAX_STORED_BYTES:  # never read a huge value into the worker
+            return stored_size
+        raw: bytes | None = await client.get(KEY)
+        return raw
+
     async def _check_stored(self, client: Any, force: bool = False) -> ReloadResult:
-        raw = await client.get(KEY)
+        return await self._apply_stored(await self._fetch(client), force)
+
+    async def _apply_stored(self, raw: bytes | int | None, force: bool) -> ReloadResult:
+        if isinstance(raw, int):
+            return self._refuse(Checked("refused", errors=[f"(root): {too_big(raw)}"]),
+                                "redis", None)
         async with self._get_lock():
             if raw is None:
                 log.info("no rules in redis (%s unset); keeping %s", KEY, self.holder.version)
@@ -172,8 +212,8 @@ class RedisReloader(_Reloader):
                 log.warning("rules in redis refused, keeping %s: %s", self.holder.version, exc)
                 return self._done(ReloadResult("refused", self.holder.version, str(exc),
                                                [f"(root): {exc}"]))
-            return self.apply_text(doc.yaml, source="redis", announced=doc.version,
-                                   pushed_at=doc.pushed_at, force=force)
+            return await self._apply(doc.yaml, source="redis", announced=doc.version,
+                                     pushed_at=doc.pushed_at, force=force)
 
     async def run(self) -> None:
         """Until cancelled: connect, subscribe, load the stored config, follow messages."""
@@ -217,8 +257,7 @@ class RedisReloader(_Reloader):
         """Re-read and re-validate the stored config now (admin endpoint)."""
         client = self._client()
         try:
-            return await asyncio.wait_for(self._check_stored(client, force=True),
-                                          self.connect_timeout + 1)
+            raw = await asyncio.wait_for(self._fetch(client), self.connect_timeout + 1)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -228,6 +267,7 @@ class RedisReloader(_Reloader):
         finally:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        return await self._apply_stored(raw, force=True)
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "redis": redacted(self.url),
@@ -253,13 +293,22 @@ class FileReloader(_Reloader):
     def source(self) -> str:
         return f"file:{self.path}"
 
-    def _read(self, force: bool = False) -> ReloadResult | None:
+    async def _read(self, force: bool = False) -> ReloadResult | None:
         try:
-            text = self.path.read_bytes()
+            with self.path.open("rb") as f:  # a huge file is refused from its size, unread
+                text = f.read(MAX_TEXT_BYTES + 1)
+                size = max(len(text), os.fstat(f.fileno()).st_size)
         except OSError as exc:
             return self._file_failed(exc)
         self._file_error = None
-        return self.apply_text(text, source=self.source, force=force)
+        if size > MAX_TEXT_BYTES:
+            text = f"too big: {size}".encode()  # remembered as seen, so refused once
+            if _digest(text) == self._seen and not force:
+                return None
+            self._seen = _digest(text)
+            return self._refuse(Checked("refused", errors=[f"(root): {too_big(size)}"]),
+                                self.source, None)
+        return await self.apply_text(text, source=self.source, force=force)
 
     def _file_failed(self, exc: OSError) -> ReloadResult | None:
         msg = f"cannot read {self.path}: {exc.strerror or exc}"
@@ -269,7 +318,7 @@ class FileReloader(_Reloader):
         log.warning("rules reload: %s; keeping %s", msg, self.holder.version)
         return self._error(msg)
 
-    def poll_once(self) -> ReloadResult | None:
+    async def poll_once(self) -> ReloadResult | None:
         """One poll: read and apply when the file changed and stayed put for one interval
         (so a half-written file is not refused); also re-hash every 30 polls in case the
         file changed within one mtime tick."""
@@ -285,16 +334,16 @@ class FileReloader(_Reloader):
             if key != previous and self._applied_stat is not None:
                 return None  # changed since last poll: wait one interval for it to settle
             self._applied_stat = key
-            return self._read()
+            return await self._read()
         if self._polls % 30 == 0:
-            return self._read()
+            return await self._read()
         return None
 
     async def run(self) -> None:
         set_rules_version(self.holder.version)
         while True:
             try:
-                self.poll_once()
+                await self.poll_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug here must not stop the worker
@@ -303,7 +352,7 @@ class FileReloader(_Reloader):
 
     async def force_reload(self) -> ReloadResult:
         self._file_error = None
-        res = self._read(force=True)
+        res = await self._read(force=True)
         assert res is not None
         return res
 

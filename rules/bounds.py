@@ -58,53 +58,54 @@ def too_big(size: int) -> str:
             "split it or remove unused rule sets")
 
 
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _own_size(node: Node) -> int:
-    """Characters a node adds when written out: a scalar and its separator, or brackets."""
-    return len(node.value) + 1 if isinstance(node, ScalarNode) else 2
-
-
 def check_node_graph(root: Node, text_size: int) -> None:
     """Refuse a document whose alias expansion or nesting is past the bounds.
 
-    Sizes and heights are memoised per node (an alias is the same node object), so this is
-    linear in the composed graph however much the aliases would multiply it. A node reached
+    Sizes (characters the node adds when written out: a scalar and its separator, two for
+    brackets) and heights are memoised per node (an alias is the same node object), so this
+    is linear in the composed graph however much the aliases would multiply it. A node met
     again while it is being measured is a recursive alias: infinite, refused.
     """
     limit = max(text_size, 1) * MAX_EXPANSION
-    size: dict[int, int] = {}
-    height: dict[int, int] = {}
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (size, height)
     open_nodes: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    stack: list[Node] = [root]
     while stack:
-        node, done = stack.pop()
+        node = stack[-1]
         key = id(node)
-        if done:
-            kids = _children(node)
-            size[key] = _own_size(node) + sum(size[id(k)] for k in kids)
-            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
-            open_nodes.discard(key)
-            if size[key] > limit:
-                raise BoundsError(
-                    f"YAML aliases expand the config past {MAX_EXPANSION} times its text; "
-                    "write the repeated parts out instead of aliasing them")
-            if height[key] > MAX_DEPTH:
-                raise BoundsError(f"the config is nested more than {MAX_DEPTH} levels deep")
+        if key in done:
+            stack.pop()
             continue
-        if key in size:
+        value = node.value
+        if isinstance(node, ScalarNode):
+            done[key] = (len(value) + 1, 1)
+            stack.pop()
             continue
-        if key in open_nodes:
-            raise BoundsError("a YAML alias refers to a mapping or list that contains it")
-        open_nodes.add(key)
-        stack.append((node, True))
-        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+        kids: list[Node] = (
+            [n for pair in value for n in pair] if isinstance(node, MappingNode) else value)
+        if key not in open_nodes:
+            open_nodes.add(key)
+            for k in kids:
+                if id(k) in open_nodes:
+                    raise BoundsError("a YAML alias refers to a mapping or list that contains it")
+                if id(k) not in done:
+                    stack.append(k)
+            continue
+        stack.pop()
+        open_nodes.discard(key)
+        size, height = 2, 0
+        for k in kids:
+            ks, kh = done[id(k)]
+            size += ks
+            if kh > height:
+                height = kh
+        done[key] = (size, height + 1)
+        if size > limit:
+            raise BoundsError(
+                f"YAML aliases expand the config past {MAX_EXPANSION} times its text; "
+                "write the repeated parts out instead of aliasing them")
+        if height + 1 > MAX_DEPTH:
+            raise BoundsError(f"the config is nested more than {MAX_DEPTH} levels deep")
 
 
 def _mark_name(exc: yaml.YAMLError, name: str) -> None:
