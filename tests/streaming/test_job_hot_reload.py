@@ -75,7 +75,7 @@ def test_push_while_flowing_switches_once_per_partition(
         def feed() -> None:
             for chunk in chunks:
                 job.produce("interactions", chunk)
-                time.sleep(0.05)
+                time.sleep(0.15)  # ~3.6 s of stream: a reload now takes ~0.5 s (checked in a child)
             done.set()
 
         feeder = threading.Thread(target=feed, daemon=True)
