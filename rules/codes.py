@@ -1,7 +1,7 @@
 """Case-blind codes in the config (CONTRACT §4): upper-cased when the config is read.
 
 Country, source code, interaction type, lead status, rating and channel codes are codes
-wherever they appear: their own lists (`interaction_types[].code`, `lead_statuses[].code`,
+wherever they appear (and so is a rule set's own status, ACTIVE or `active`): their own lists (`interaction_types[].code`, `lead_statuses[].code`,
 `processing.ratings`/`channels`, defaults, `then` of rating and channel rules, feed
 targets, score keys) and the values of guard and `when` tests on those attributes. So
 `guard: {source_code: [ceo-summit]}` matches a record's `CEO-SUMMIT`.
@@ -55,6 +55,7 @@ def _upper_key(mapping: dict[str, Any], key: str) -> None:
 
 
 def _rule_set(rs: dict[str, Any], then_is_code: bool) -> None:
+    _upper_key(rs, "status")  # DRAFT | ACTIVE | INACTIVE, written any case
     if "guard" in rs:
         rs["guard"] = normalise_conditions(rs["guard"])
     for rule in _items(rs, "rules"):

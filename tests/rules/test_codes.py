@@ -28,9 +28,9 @@ interaction_types!:
   - {code: Event_Registration, default_score: 3}
 feeds!: {web: {event_signup: event_registration}, callcenter: {CALLBACK: Survey_Callback}}
 interaction_rule_sets!:
-  - {id: seeded, status: ACTIVE, precedence: 1, scores: default}
+  - {id: seeded, status: Active, precedence: 1, scores: default}
   - id: ceo-summit
-    status: ACTIVE
+    status: active
     precedence: 10
     guard: {country: [us], source_code: [ceo-summit]}
     scores: {event_registration: 12, Survey_Callback: 15}
@@ -60,6 +60,7 @@ def test_codes_in_the_config_are_upper_cased() -> None:
                          "callcenter": {"CALLBACK": "SURVEY_CALLBACK"}}  # feed values as written
     summit = rules.scoring_sets[1]
     assert summit.id == "ceo-summit"  # ids are not codes
+    assert summit.active and rules.scoring_sets[0].active
     assert summit.scores == {"EVENT_REGISTRATION": 12, "SURVEY_CALLBACK": 15}
     assert [(c.attribute, c.value) for c in summit.guard] == \
         [("country", ["US"]), ("source_code", ["CEO-SUMMIT"])]
