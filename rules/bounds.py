@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 from yaml.error import Mark
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 MAX_EXPANSION = 10  # the expanded document may be at most this many times its text

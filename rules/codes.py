@@ -1,10 +1,11 @@
 """Case-blind codes in the config (CONTRACT §4): upper-cased when the config is read.
 
 Country, source code, interaction type, lead status, rating and channel codes are codes
-wherever they appear (and so is a rule set's own status, ACTIVE or `active`): their own lists (`interaction_types[].code`, `lead_statuses[].code`,
-`processing.ratings`/`channels`, defaults, `then` of rating and channel rules, feed
-targets, score keys) and the values of guard and `when` tests on those attributes. So
-`guard: {source_code: [ceo-summit]}` matches a record's `CEO-SUMMIT`.
+wherever they appear: their own lists (`interaction_types[].code`, `lead_statuses[].code`,
+`processing.ratings`/`channels`), defaults, `then` of rating and channel rules, feed
+targets, score keys, and the values of guard and `when` tests on those attributes. So
+`guard: {source_code: [ceo-summit]}` matches a record's `CEO-SUMMIT`. A rule set's own
+status (`active`) is read the same way.
 
 Works on a copy of the raw parsed document, tolerant of wrong types (the validators name
 those); `rules_version` keeps hashing the document as written.
