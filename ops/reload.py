@@ -95,6 +95,8 @@ class _Reloader:
             cancel.set()  # the worker is stopping: kill the check, do not wait for it
             raise
         if rules is None:
+            if checked.result == "error":
+                self._seen = None  # the check could not run: try this text again next time
             return self._refuse(checked, source, announced)
         if announced and announced != rules.version:
             log.warning("rules from %s announced as %s validate as %s; using %s",
