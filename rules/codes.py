@@ -34,11 +34,13 @@ def _upper_all(value: Any) -> Any:
 def normalise_conditions(spec: Any) -> Any:
     """A guard or `when` with the values of tests on code attributes upper-cased."""
     if isinstance(spec, dict):
-        return {k: _upper_all(v) if k in CODE_ATTRIBUTES else v for k, v in spec.items()}
+        return {k: _upper_all(v) if isinstance(k, str) and k in CODE_ATTRIBUTES else v
+                for k, v in spec.items()}
     if isinstance(spec, list):
         out = []
         for c in spec:
-            if isinstance(c, dict) and c.get("attribute") in CODE_ATTRIBUTES and "value" in c:
+            attribute = c.get("attribute") if isinstance(c, dict) else None
+            if isinstance(attribute, str) and attribute in CODE_ATTRIBUTES and "value" in c:
                 c = {**c, "value": _upper_all(c["value"])}
             out.append(c)
         return out
@@ -124,7 +126,8 @@ def _processing(processing: dict[str, Any]) -> None:
     codes = processing.get("attribute_codes")
     if isinstance(codes, dict):
         processing["attribute_codes"] = {
-            k: _upper_all(v) if k in CODE_ATTRIBUTES else v for k, v in codes.items()
+            k: _upper_all(v) if isinstance(k, str) and k in CODE_ATTRIBUTES else v
+            for k, v in codes.items()
         }
     for engine in ENGINES:
         for rs in _items(processing, engine):

@@ -65,7 +65,8 @@ class Vocabulary:
             return (f"{value!r} is not an allowed value of {attribute} "
                     f"(processing.attribute_codes: {', '.join(map(str, codes))})")
         known = self.known.get(attribute)
-        if known is not None and known[0] and value not in known[0]:
+        hashable = isinstance(value, str | int | float | bool)
+        if known is not None and known[0] and hashable and value not in known[0]:
             return (f"unknown {attribute} {value!r} "
                     f"({known[1]}: {', '.join(sorted(known[0]))})")
         return None

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rules.loader import RulesError, load_rules_doc
+from rules.loader import RulesError, load_rules_doc, load_rules_text
 from rules.schema import (
     Assignment,
     InteractionRuleSet,
@@ -281,3 +281,53 @@ def test_cli_validate_and_push_refuse_a_typo(tmp_path: Path) -> None:
                            env={"PATH": "/usr/bin:/bin", "REDIS_URL": "redis://127.0.0.1:1/0"})
         assert p.returncode == 1, (cmd, p.stdout, p.stderr)
         assert "interaction_rule_sets[0].gaurd: unknown key" in p.stderr
+
+
+# -- property: any value anywhere is an error list, never a crash ------------------------
+JSON_LIKE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+              st.text(max_size=6), st.dates()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.one_of(st.text(max_size=6), st.integers(),
+                                                      st.none(), st.booleans()),
+                                            inner, max_size=3)),
+    max_leaves=8)
+
+
+def _all_places(doc: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key or index path in `doc`."""
+    out = [where] if where else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _all_places(v, (*where, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _all_places(v, (*where, i))
+    return out
+
+
+ALL_PLACES = _all_places(FULL_DOC)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(where=st.sampled_from(ALL_PLACES), value=JSON_LIKE)
+def test_any_value_anywhere_is_refused_or_loaded_never_a_crash(where: tuple[Any, ...],
+                                                              value: Any) -> None:
+    doc = copy.deepcopy(FULL_DOC)
+    _at(doc, where[:-1])[where[-1]] = value
+    try:
+        load_rules_doc(doc)
+    except RulesError as exc:
+        assert exc.errors and all(isinstance(e, str) and ": " in e for e in exc.errors)
+        assert all("Input should" not in e for e in exc.errors), exc.errors
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=200),
+                      st.text(st.sampled_from("{}[]:,-&*!|>'\" \n\tab1?#%@`"), max_size=200),
+                      st.binary(max_size=100)))
+def test_any_text_is_refused_or_loaded_never_a_crash(text: str | bytes) -> None:
+    try:
+        load_rules_text(text)
+    except RulesError as exc:
+        assert exc.errors and all(isinstance(e, str) for e in exc.errors)
