@@ -9,9 +9,11 @@ the nesting depth, and, once built, the number of rule sets and rules.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
 from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode
 
@@ -37,6 +39,26 @@ _Loader.yaml_implicit_resolvers = {
     ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def _not_allowed(loader: Any, node: Node) -> Any:
+    """A config holds JSON's types only (its version is the hash of its JSON form)."""
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise ConstructorError(None, None, f"the YAML tag {tag} is not allowed in a rules config",
+                           node.start_mark)
+
+
+def _finite_float(loader: Any, node: Node) -> float:
+    value: float = yaml.SafeLoader.construct_yaml_float(loader, node)
+    if not math.isfinite(value):
+        raise ConstructorError(None, None, "numbers must be finite (.inf and .nan are not "
+                               "allowed)", node.start_mark)
+    return value
+
+
+for _tag in ("binary", "set", "omap", "pairs", "timestamp"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _not_allowed)
+_Loader.add_constructor("tag:yaml.org,2002:float", _finite_float)
 
 
 def _mib(n: int) -> str:

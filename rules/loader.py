@@ -81,7 +81,11 @@ def validate_doc(doc: Any) -> RulesConfig:
 def load_rules_doc(doc: Any, source: str = "file") -> Rules:
     """Validate a parsed document; raise RulesError with every error, or return Rules."""
     config = validate_doc(doc)
-    return compile_rules(config, rules_version(doc), source)
+    try:
+        version = rules_version(doc)
+    except TypeError as exc:  # a document built in Python with a non-JSON value (a set)
+        raise RulesError([f"(root): the config holds a value JSON cannot hold: {exc}"]) from None
+    return compile_rules(config, version, source)
 
 
 def load_rules_text(text: str | bytes, source: str = "file") -> Rules:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rules.bounds import MAX_RULES, MAX_TEXT_BYTES, rule_count
-from rules.loader import RulesError, load_rules_file, load_rules_text
-from tests.builders import ROOT, RULES_YAML
+from rules.loader import RulesError, load_rules_doc, load_rules_file, load_rules_text
+from tests.builders import ROOT, RULES_YAML, make_doc
 
 BASE = RULES_YAML.read_text(encoding="utf-8")
 
@@ -147,3 +147,26 @@ def test_yaml_error_names_the_file(tmp_path: Path) -> None:
     [err] = exc.value.errors
     assert str(path) in err and "<byte string>" not in err and "line" in err, err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ("!!binary aGk=", "the YAML tag !!binary is not allowed in a rules config"),
+    ("!!set {a, b}", "the YAML tag !!set is not allowed in a rules config"),
+    ("!!omap [a: 1]", "the YAML tag !!omap is not allowed in a rules config"),
+    ("!!timestamp 2024-01-01T00:00:00Z", "the YAML tag !!timestamp is not allowed"),
+    (".nan", "numbers must be finite"),
+    ("-.inf", "numbers must be finite"),
+])
+def test_only_json_values(value: str, error: str) -> None:
+    """The version is the hash of the config's JSON form: values JSON cannot hold (bytes,
+    sets, pairs, infinities) are refused, never a crash while hashing."""
+    [err] = _errors(BASE.replace("    guard: {}", f"    guard: {{x: {value}}}"))
+    assert err.startswith("(root): not valid YAML: ") and error in err, err
+    assert "line 33" in err
+
+
+def test_document_with_a_set_is_refused_not_a_crash() -> None:
+    doc = make_doc()
+    doc["interaction_rule_sets"][0]["guard"] = {"x": {"a", "b"}}
+    with pytest.raises(RulesError):
+        load_rules_doc(doc)
