@@ -48,7 +48,7 @@ def _not_allowed(loader: Any, node: Node) -> Any:
                            node.start_mark)
 
 
-def _finite_float(loader: Any, node: Node) -> float:
+def _finite_float(loader: Any, node: ScalarNode) -> float:
     value: float = yaml.SafeLoader.construct_yaml_float(loader, node)
     if not math.isfinite(value):
         raise ConstructorError(None, None, "numbers must be finite (.inf and .nan are not "
