@@ -101,6 +101,7 @@ async def _feeding(holder: RulesHolder) -> tuple[FakeWorker, LoopWatch, asyncio.
 
 async def test_redis_bomb_and_huge_config_refused_worker_keeps_processing(
         clean_redis_url: str, holder: RulesHolder) -> None:
+    huge = many_sets(100_000)  # built before the loop is watched
     r = RedisReloader(clean_redis_url, holder)
     r.start()
     await asyncio.wait_for(r.connected.wait(), 10)
@@ -111,7 +112,6 @@ async def test_redis_bomb_and_huge_config_refused_worker_keeps_processing(
         await wait_for(lambda: reloads("refused") == refused + 1, what="bomb refused")
         assert r.last is not None and "YAML aliases expand" in r.last.errors[0]
         n = worker.n
-        huge = many_sets(100_000)
         await asyncio.to_thread(push_rules, clean_redis_url, huge, "huge")
         await wait_for(lambda: reloads("refused") == refused + 2, what="huge refused")
         assert r.last is not None and "more than 2.0 MiB" in r.last.errors[0]
@@ -127,11 +127,11 @@ async def test_redis_bomb_and_huge_config_refused_worker_keeps_processing(
 async def test_large_valid_config_swapped_without_stalling(
         clean_redis_url: str, holder: RulesHolder) -> None:
     """10,000 rule sets (1.3 MB): seconds of validation, none of them on the loop."""
+    text = many_sets(9_999)  # built before the loop is watched
     r = RedisReloader(clean_redis_url, holder)
     r.start()
     await asyncio.wait_for(r.connected.wait(), 10)
     worker, watch, stop, tasks = await _feeding(holder)
-    text = many_sets(9_999)
     try:
         n = worker.n
         await asyncio.to_thread(push_rules, clean_redis_url, text, "big")
