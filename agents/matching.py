@@ -65,20 +65,29 @@ import logging
 import time
 from typing import Any
 
+from agents.owners import CLAIM, DELETE, GRANTED, OP, OWN
 from agents.runtime import Runtime, origin_of
 from core.imports import InvalidImport
+from core.lead_updates import LeadOwner
 from core.pipeline import Handled, handle_interaction, handle_lead_update, handle_party_import
+from models.records import LeadEventKind
 from models.state import PartyState, lost_part_repairs, party_prefix
 from models.timefmt import BadTimestamp, parse_ts
 from ops import metrics
 from ops.web import report_agg_import
-from streaming.codecs import dumps, loads_object, party_of
+from streaming.codecs import dumps, header, loads_object, party_of
 from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.matching")
 
 AGENT = "matching"
 INTERACTION, LEAD_UPDATE, PARTY_IMPORT = "interaction", "lead_update", "party_import"
+NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTERED)
+
+
+def _nobody(lead_id: str) -> LeadOwner | None:
+    """The owners agent granted the update: no other party has the lead id."""
+    return None
 
 
 def register(rt: Runtime) -> Any:
@@ -153,7 +162,14 @@ def register(rt: Runtime) -> Any:
         if kind == INTERACTION:
             h = handle_interaction(raw, rules, load, now=time.time())
         elif kind == LEAD_UPDATE:
-            h = handle_lead_update(raw, rules, load, now=time.time())
+            # granted by the owners agent: the lead id is nobody else's (agents/owners.py)
+            granted = header(message.headers, GRANTED) is not None
+            h = handle_lead_update(raw, rules, load, now=time.time(),
+                                   owner_of=_nobody if granted else None)
+            if h.claim and doc is not None:  # a lead the party does not have: ask its owner
+                await rt.forward(names.lead_owners, str(doc["lead_id"]), message,
+                                 extra=[(OP, CLAIM.encode())])
+                h = Handled(h.party_id, state)  # nothing changes but the progress
         else:
             try:
                 h, result = handle_party_import(raw, rules, load)
@@ -183,6 +199,11 @@ def register(rt: Runtime) -> Any:
         await rt.send_links(h.links)
         for ev in h.lead_events:
             await rt.send(names.lead_events, ev.party_id.encode(), dumps(ev.to_json()))
+            op = OWN if ev.kind in NEW_LEAD else DELETE if ev.kind is LeadEventKind.DELETED \
+                else None
+            if op is not None:  # who owns the lead id (agents/owners.py)
+                await rt.send(names.lead_owners, ev.lead_id.encode(),
+                              dumps({"party_id": ev.party_id}), [(OP, op.encode())])
         if result is not None:
             key = result.get("import_interface_id")
             await rt.send(names.lead_import_results, key.encode() if key else None,

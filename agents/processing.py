@@ -1,8 +1,11 @@
 """Processing agent: lead events -> lead snapshots (CONTRACT §3).
 
 Reads `leadstream-lead-events` (keyed by party_id, so a party's leads live in the partition its
-matching state lives in). Table `leads`: lead_id -> ``{"lead": Lead.to_json(), "offset": n}``,
-n the lead-events offset last applied to that lead. Per event: decode; skip it when its offset
+matching state lives in). Table `leads`: lead_id -> ``{"lead": Lead.to_json(), "offset": n,
+"history": [...]}``, n the lead-events offset last applied to that lead, history its timeline
+entries (core/timeline.py, `GET /leads/{lead_id}`); a deleted lead: ``{"deleted": true,
+"offset": n}`` and a tombstone (null value) on `leads`, and later events for it are skipped.
+Per event: decode; skip it when its offset
 is not above the stored one (redelivery); skip a CREATED / IMPORTED / REGISTERED event for a
 lead already stored (the matching agent sent it twice, after a crash before its state write);
 else `apply_lead_event(lead, event, holder.current)`, send the snapshot to `leads` (key
@@ -19,6 +22,7 @@ import orjson
 
 from agents.runtime import Runtime
 from core.processing import BadLeadEvent, UnknownLead, apply_lead_event
+from core.timeline import append_history, history_entries
 from models.records import Lead, LeadEvent, LeadEventKind
 from ops import metrics
 from streaming.codecs import dumps
@@ -44,8 +48,9 @@ def register(rt: Runtime) -> Any:
         key = ev.lead_id.encode()
         stored_raw = leads.get(message.partition, key)
         stored = orjson.loads(stored_raw) if stored_raw else None
-        if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD):
-            return  # redelivered, or a repeated creation: the lead is already known
+        if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD
+                                   or stored.get("deleted")):
+            return  # redelivered, a repeated creation, or for a deleted lead: nothing to do
         old = Lead.from_json(stored["lead"]) if stored is not None else None
         rules = rt.holder.current
         try:
@@ -53,11 +58,19 @@ def register(rt: Runtime) -> Any:
         except (UnknownLead, BadLeadEvent) as exc:
             await rt.dead_letter(message, str(exc), "invalid_lead_event", AGENT)
             return
+        history = append_history((stored or {}).get("history") or [],
+                                 history_entries(old, new, ev))
+        if new is None:  # deleted: a tombstone on `leads`; the table keeps a marker
+            await rt.send(names.leads, key, None)
+            leads.put(message.partition, key,
+                      dumps({"deleted": True, "offset": message.offset}))
+            return
         doc = new.to_json()
         if old is None or doc != old.to_json():
             await rt.send(names.leads, key, dumps(doc))
             _count(old, new, ev)
-        leads.put(message.partition, key, dumps({"lead": doc, "offset": message.offset}))
+        leads.put(message.partition, key,
+                  dumps({"lead": doc, "offset": message.offset, "history": history}))
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:

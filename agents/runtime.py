@@ -122,7 +122,7 @@ class Runtime:
         return f"{self.topics.names.code(topic)}{partition}"
 
     # ------------------------------------------------------------------ sending
-    async def send(self, topic: str, key: bytes | None, value: bytes,
+    async def send(self, topic: str, key: bytes | None, value: bytes | None,
                    headers: list[tuple[str, bytes]] | None = None,
                    partition: int | None = None) -> None:
         outbox = _OUTBOX.get()
@@ -172,9 +172,10 @@ class Runtime:
                  message.offset, code)
 
     async def forward(self, topic: str, key: str, message: Any, value: bytes | None = None,
-                      partition: int | None = None) -> None:
+                      partition: int | None = None,
+                      extra: list[tuple[str, bytes]] | None = None) -> None:
         """Send `value` (default: the message's bytes) on to another input of the job, with
-        origin headers (kept from the message when it has them)."""
+        origin headers (kept from the message when it has them) and `extra` headers."""
         origin = header(message.headers, ORIGIN)
         if origin is not None and header(message.headers, ORIGIN_OFFSET) is not None:
             headers = [(k, v if isinstance(v, bytes) else str(v).encode())
@@ -184,6 +185,9 @@ class Runtime:
                 (ORIGIN, self.source(message.topic, message.partition).encode()),
                 (ORIGIN_OFFSET, str(message.offset).encode()),
             ]
+        if extra:
+            names = {k for k, _ in extra}
+            headers = [h for h in headers if h[0] not in names] + list(extra)
         await self.send(topic, key.encode(), message.value if value is None else value,
                         headers, partition)
 

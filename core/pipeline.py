@@ -8,15 +8,25 @@ RocksDB tables; `Pipeline` keeps the same state in dicts. That is what makes the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import report as rep
-from core.lead_updates import apply_lead_update, parse_lead_update
+from core import timeline as tl
+from core.lead_updates import LeadOwner, OwnerLookup, apply_lead_update, parse_lead_update
 from core.matching import MatchDecision, match_interaction
 from core.processing import apply_lead_event
 from core.validation import InvalidRecord, parse_interaction
-from models.records import Lead, LeadEvent, Link, Outcome, OutcomeCode
+from models.records import (
+    JSON,
+    Interaction,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    Link,
+    Outcome,
+    OutcomeCode,
+)
 from models.state import PartyState, lost_part_repairs, party_prefix
 from rules.compiled import Rules
 
@@ -34,6 +44,9 @@ class Handled:
     links: list[Link] = field(default_factory=list)
     lead_events: list[LeadEvent] = field(default_factory=list)
     error: InvalidRecord | None = None
+    # a lead update for a lead the party does not have, without an owner lookup: the
+    # streaming job asks its lead-owners table and handles the update again (agents/owners.py)
+    claim: bool = False
 
 
 def rejected(err: InvalidRecord, rules: Rules) -> Outcome:
@@ -51,17 +64,42 @@ def handle_interaction(raw: Raw, rules: Rules, load: StateLoader,
         return Handled(err.party_id, None, [rejected(err, rules)], error=err)
     decision: MatchDecision = match_interaction(load(it.party_id), it, rules)
     return Handled(it.party_id, decision.state, decision.outcomes, decision.links,
-                   decision.lead_events)
+                   with_links(decision.lead_events, decision.links, it))
+
+
+def with_links(events: list[LeadEvent], links: list[Link],
+               it: Interaction | None = None) -> list[LeadEvent]:
+    """The lead events with the links made to their lead attached (the lead's timeline);
+    `it`, the interaction being handled, fills its own link's attribution if missing."""
+    if not links:
+        return events
+    by_lead: dict[str, list[JSON]] = {}
+    for lk in links:
+        doc = lk.to_json()
+        if it is not None and lk.interaction_id == it.interaction_id:
+            for k, v in (("interaction_type", it.type), ("source_code", it.source_code),
+                         ("occurred_at", it.occurred_at)):
+                if doc.get(k) is None:
+                    doc[k] = v
+        by_lead.setdefault(lk.sales_lead_id, []).append(doc)
+    return [replace(ev, links=tuple(by_lead[ev.lead_id]))
+            if ev.lead_id in by_lead and ev.kind is not LeadEventKind.DELETED else ev
+            for ev in events]
 
 
 def handle_lead_update(raw: Raw, rules: Rules, load: StateLoader,
-                       now: float | None = None) -> Handled:
-    """Move/close a known lead or register an external one; InvalidRecord goes to `error`."""
+                       now: float | None = None,
+                       owner_of: OwnerLookup | None = None) -> Handled:
+    """Edit, delete, move or close a known lead, or register an external one (CONTRACT §5,
+    §10); InvalidRecord (another party's lead included) goes to `error`. `owner_of`: who a
+    lead id the party does not have belongs to (None: `claim`, the streaming job asks)."""
     try:
         doc = parse_lead_update(raw, rules, now)
-        decision = apply_lead_update(load(doc["party_id"]), doc, rules)
+        decision = apply_lead_update(load(doc["party_id"]), doc, rules, owner_of)
     except InvalidRecord as err:
         return Handled(err.party_id, None, error=err)
+    if decision.claim:
+        return Handled(doc["party_id"], None, claim=True)
     return Handled(doc["party_id"], decision.state, lead_events=decision.lead_events)
 
 
@@ -128,6 +166,7 @@ class Emitted:
     import_results: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     code: str | None = None  # the reason code of `error` (what the job's dead letter carries)
+    deleted: list[str] = field(default_factory=list)  # lead ids: tombstones on `leads`
 
 
 def _compact(b: bytes) -> bytes:
@@ -166,12 +205,19 @@ class Pipeline:
     `simulate` stores each step at once.
     """
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, history: bool = False) -> None:
+        """`history`: keep each lead's history for `timeline` (tests; `simulate` and `rules
+        diff` show no timelines and do not pay for it)."""
         self.rules = rules
+        self.keep_history = history
         self.headers: dict[str, bytes] = {}
         self.parts: dict[bytes, bytes] = {}
         self._live: dict[str, PartyState] = {}  # committed states (a cache of the above)
         self.leads: dict[str, Lead] = {}
+        #: lead id -> its party, deleted leads included (CONTRACT §10 ownership of ids)
+        self.lead_owners: dict[str, LeadOwner] = {}
+        #: lead id -> its history (core/timeline.py), until the lead is deleted
+        self.history: dict[str, list[JSON]] = {}
         self.osr_party: dict[str, str] = {}
         self.report: rep.Report = rep.initialize()
         # batch mode (`begin_batch`): the running batch's writes, as the agent's TableBatches
@@ -277,18 +323,40 @@ class Pipeline:
         if h.party_id is not None and h.state is not None:
             self.store(h.party_id, h.state)
         rep.agg_all(self.report, h.outcomes)
-        return Emitted(h.outcomes, h.links, self.apply_lead_events(h.lead_events),
-                       error=h.error.reason if h.error else None,
-                       code=h.error.code if h.error else None)
+        em = Emitted(h.outcomes, h.links, error=h.error.reason if h.error else None,
+                     code=h.error.code if h.error else None)
+        em.leads = self.apply_lead_events(h.lead_events, em.deleted)
+        return em
 
-    def apply_lead_events(self, events: list[LeadEvent]) -> list[Lead]:
-        """Run processing for each event; returns the lead snapshots to emit."""
+    def apply_lead_events(self, events: list[LeadEvent],
+                          deleted: list[str] | None = None) -> list[Lead]:
+        """Run processing for each event; returns the lead snapshots to emit (and adds the
+        ids of deleted leads to `deleted`)."""
         out = []
         for ev in events:
-            lead = apply_lead_event(self.leads.get(ev.lead_id), ev, self.rules)
+            old = self.leads.get(ev.lead_id)
+            lead = apply_lead_event(old, ev, self.rules)
+            if self.keep_history:
+                tl.append_history(self.history.setdefault(ev.lead_id, []),
+                                  tl.history_entries(old, lead, ev))
+            if lead is None:
+                self.leads.pop(ev.lead_id, None)
+                self.history.pop(ev.lead_id, None)
+                self.lead_owners[ev.lead_id] = LeadOwner(ev.party_id, deleted=True)
+                if deleted is not None:
+                    deleted.append(ev.lead_id)
+                continue
             self.leads[ev.lead_id] = lead
+            self.lead_owners.setdefault(ev.lead_id, LeadOwner(lead.party_id))
             out.append(lead)
         return out
+
+    def timeline(self, lead_id: str, include_attributes: bool = False) -> JSON | None:
+        """`GET /leads/{lead_id}` offline: the lead and its timeline (None: no such lead)."""
+        lead = self.leads.get(lead_id)
+        if lead is None:
+            return None
+        return tl.build_timeline(lead, self.history.get(lead_id, ()), include_attributes)
 
     def interaction(self, raw: Raw, now: float | None = None) -> Emitted:
         return self._commit(handle_interaction(raw, self.rules, self.state, now))
@@ -307,7 +375,8 @@ class Pipeline:
         return self.interaction(doc, now)
 
     def lead_update(self, raw: Raw, now: float | None = None) -> Emitted:
-        return self._commit(handle_lead_update(raw, self.rules, self.state, now))
+        return self._commit(handle_lead_update(raw, self.rules, self.state, now,
+                                               self.lead_owners.get))
 
     def import_record(self, raw: Raw, now: float | None = None) -> Emitted:
         head = handle_import_head(raw, self.osr_party.get, self.rules, now)

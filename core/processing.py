@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from models.records import JSON, Lead, LeadEvent, LeadEventKind
+from models.records import JSON, Lead, LeadEvent, LeadEventKind, Trigger
 from models.timefmt import day_of
 from rules.compiled import ProcessingSet, Rules
 from rules.conditions import Lookup, evaluate_all, make_lookup
@@ -119,14 +119,14 @@ def _decide(engine: str, lead: Lead, rules: Rules, day: date) -> Decision:
     return Decision(engine, _default(engine, rules), None, None)
 
 
-def _audit(d: Decision, rules: Rules, at: str) -> JSON:
+def _audit(d: Decision, rules: Rules, at: str, trigger: Trigger) -> JSON:
     return {
-        "engine": d.engine, "rule_set_id": d.rule_set_id, "rule_id": d.rule_id,
-        "result": d.result, "rules_version": rules.version, "at": at,
+        "engine": d.engine, "trigger": trigger.value, "rule_set_id": d.rule_set_id,
+        "rule_id": d.rule_id, "result": d.result, "rules_version": rules.version, "at": at,
     }
 
 
-def run_engines(lead: Lead, rules: Rules, at: str) -> Lead:
+def run_engines(lead: Lead, rules: Rules, at: str, trigger: Trigger = Trigger.CREATED) -> Lead:
     """Run qualification, rating and channel selection (each only when due) on a copy of `lead`.
 
     Qualification runs unless the lead is qualified; rating only for a qualified lead without
@@ -134,25 +134,25 @@ def run_engines(lead: Lead, rules: Rules, at: str) -> Lead:
     to `processing`; `rules_version` is set to the version of `rules`.
     """
     out = lead.copy()
-    _run_engines_on(out, rules, at)
+    _run_engines_on(out, rules, at, trigger)
     return out
 
 
-def _run_engines_on(out: Lead, rules: Rules, at: str) -> None:
+def _run_engines_on(out: Lead, rules: Rules, at: str, trigger: Trigger) -> None:
     """`run_engines` on a lead this module has just copied (changed in place)."""
     day = day_of(at)
     if out.qualified is not True:
         d = _decide(QUALIFICATION, out, rules, day)
         out.qualified = bool(d.result)
-        out.processing.append(_audit(d, rules, at))
+        out.processing.append(_audit(d, rules, at, trigger))
     if out.qualified is True and out.rating is None:
         d = _decide(RATING, out, rules, day)
         out.rating = None if d.result is None else str(d.result)
-        out.processing.append(_audit(d, rules, at))
+        out.processing.append(_audit(d, rules, at, trigger))
     if out.channel is None:
         d = _decide(CHANNEL_SELECTION, out, rules, day)
         out.channel = None if d.result is None else str(d.result)
-        out.processing.append(_audit(d, rules, at))
+        out.processing.append(_audit(d, rules, at, trigger))
     out.rules_version = rules.version
 
 
@@ -170,21 +170,27 @@ def _reevaluates(lead: Lead, rules: Rules, day: date) -> bool:
     return any(_eligible(ps, day, lookup) for ps in rules.score_dependent_sets)
 
 
-def apply_lead_event(lead: Lead | None, ev: LeadEvent, rules: Rules) -> Lead:
-    """Apply one lead event to the current snapshot (None: not known yet); return the new one.
+def apply_lead_event(lead: Lead | None, ev: LeadEvent, rules: Rules) -> Lead | None:
+    """Apply one lead event to the current snapshot (None: not known yet); return the new one
+    (None: the lead was deleted).
 
-    - CREATED / IMPORTED: `ev.lead` goes through the three engines at `ev.at`.
-    - LINKED: the score is added and the interaction id appended, `updated_at = ev.at`; then
-      the lead is reset and reprocessed if an eligible set (before or after the score change)
-      refers to `interaction_score`. An interaction id already on the lead changes nothing
-      (at-least-once delivery).
+    - CREATED / IMPORTED: `ev.lead` goes through the three engines at `ev.at` (trigger CREATED).
+    - REGISTERED: `ev.lead` is kept as given, or, with `processing.process_external_leads`,
+      processed like an import at its `created_at` (CONTRACT §4).
+    - LINKED: the score is added and the interaction id appended, `updated_at = ev.at`; then the
+      lead is reevaluated (CONTRACT §3, `_reevaluate`). An interaction id already on the lead
+      changes nothing (at-least-once delivery).
     - STATUS: `status` and `updated_at` change; no engine runs.
-    - REGISTERED: `ev.lead` is kept as given (external leads are not processed).
+    - EDITED: the edit is applied (CONTRACT §10, `_edit`).
+    - DELETED: None.
     """
     if ev.kind in (LeadEventKind.CREATED, LeadEventKind.IMPORTED):
         return run_engines(_need_lead(ev), rules, ev.at)
     if ev.kind is LeadEventKind.REGISTERED:
-        return _need_lead(ev).copy()
+        given = _need_lead(ev)
+        if rules.config.processing.process_external_leads:
+            return run_engines(given, rules, given.created_at)
+        return given.copy()
     if lead is None:
         raise UnknownLead(ev.lead_id, ev.kind.value)
     if ev.kind is LeadEventKind.STATUS:
@@ -196,6 +202,10 @@ def apply_lead_event(lead: Lead | None, ev: LeadEvent, rules: Rules) -> Lead:
         return out
     if ev.kind is LeadEventKind.LINKED:
         return _link(lead, ev, rules)
+    if ev.kind is LeadEventKind.EDITED:
+        return _edit(lead, ev, rules)
+    if ev.kind is LeadEventKind.DELETED:
+        return None
     raise BadLeadEvent(f"unknown lead event kind {ev.kind!r}")  # pragma: no cover
 
 
@@ -213,11 +223,103 @@ def _link(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
     if ev.interaction_id is not None:
         out.interaction_ids.append(ev.interaction_id)
     out.updated_at = ev.at
-    if rules.score_dependent_sets:  # reevaluation: before or after the score change
+    # only a score that goes up, and only when an eligible set (before or after the change)
+    # refers to interaction_score
+    if ev.score > 0 and rules.score_dependent_sets:
         day = day_of(ev.at)
         if _reevaluates(lead, rules, day) or _reevaluates(out, rules, day):
-            out.qualified = out.rating = out.channel = None
-            _run_engines_on(out, rules, ev.at)
+            _reevaluate(out, rules, ev.at)
+    return out
+
+
+def _better(engine: str, new: Result, old: Result, rules: Rules) -> bool:
+    """`new` ranks strictly before `old` (None ranks last)."""
+    return _rank(engine, new, rules) < _rank(engine, old, rules)
+
+
+def _reevaluate(out: Lead, rules: Rules, at: str) -> None:
+    """Reevaluation on link, which never wipes a lead people work (CONTRACT §3):
+    not qualified: qualification again, then rating if it became qualified; qualified: rating
+    again, kept only when better; channel again only while the status is the default one
+    (a different result replaces it). Each engine sees its own field as empty, as at creation.
+    """
+    day = day_of(at)
+    trig = Trigger.REEVALUATION
+    if out.qualified is not True:
+        out.qualified = None
+        d = _decide(QUALIFICATION, out, rules, day)
+        out.qualified = bool(d.result)
+        out.processing.append(_audit(d, rules, at, trig))
+    if out.qualified is True:
+        old = out.rating
+        out.rating = None
+        d = _decide(RATING, out, rules, day)
+        new = None if d.result is None else str(d.result)
+        out.rating = new if _better(RATING, new, old, rules) else old
+        out.processing.append(_audit(d, rules, at, trig))
+    if out.status == rules.config.profiles.default_lead_status:
+        _rechannel(out, rules, at, day, trig)
+    out.rules_version = rules.version
+
+
+def _rechannel(out: Lead, rules: Rules, at: str, day: date, trig: Trigger) -> None:
+    out.channel = None
+    d = _decide(CHANNEL_SELECTION, out, rules, day)
+    out.channel = None if d.result is None else str(d.result)
+    out.processing.append(_audit(d, rules, at, trig))
+
+
+#: the fields of a lead an update may edit beside `status` and `attributes` (CONTRACT §10);
+#: processing conditions see them all. `owner` is assignment's (core/assignment.py).
+EDITABLE = ("country", "source_code", "contact_id")
+
+
+def merge_attributes(attrs: JSON, patch: JSON) -> JSON:
+    """A lead's attributes after an update's patch: given keys set, null values removed."""
+    out = dict(attrs)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def _edit(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
+    """A lead edit (CONTRACT §10): `status`, `country`, `source_code`, `contact_id` and an
+    `attributes` patch (null removes a key). When a value the processing rules can see
+    changed and the lead is open (after the update), qualification and rating run again from
+    scratch (up or down) and channel selection only in the default status; trigger EDIT."""
+    out = lead.copy()
+    changes = ev.changes or {}
+    if ev.status is not None:
+        out.status = ev.status
+    seen = False
+    for name in EDITABLE:
+        if name in changes and changes[name] != getattr(out, name):
+            setattr(out, name, changes[name])
+            seen = True
+    patch = changes.get("attributes")
+    if isinstance(patch, dict):
+        attrs = merge_attributes(out.attributes, patch)
+        if attrs != out.attributes:
+            out.attributes = attrs
+            seen = True
+    out.updated_at = ev.at
+    if seen and out.status in rules.open_statuses:
+        day = day_of(ev.at)
+        trig = Trigger.EDIT
+        out.qualified = out.rating = None
+        d = _decide(QUALIFICATION, out, rules, day)
+        out.qualified = bool(d.result)
+        out.processing.append(_audit(d, rules, ev.at, trig))
+        if out.qualified:
+            d = _decide(RATING, out, rules, day)
+            out.rating = None if d.result is None else str(d.result)
+            out.processing.append(_audit(d, rules, ev.at, trig))
+        if out.status == rules.config.profiles.default_lead_status:
+            _rechannel(out, rules, ev.at, day, trig)
+        out.rules_version = rules.version
     return out
 
 
@@ -232,6 +334,7 @@ __all__ = [
     "apply_lead_event",
     "decide",
     "eligible_sets",
+    "merge_attributes",
     "needs_reevaluation",
     "run_engines",
 ]

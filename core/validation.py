@@ -36,12 +36,13 @@ UNKNOWN_CHANNEL = "unknown_channel"      # channel not in processing.channels
 ATTRIBUTE_CODE = "attribute_code"        # attribute value outside processing.attribute_codes
 UNKNOWN_LEAD = "unknown_lead"            # lead update for an unknown lead without created_at
 LEAD_OTHER_PARTY = "lead_belongs_to_other_party"  # lead update naming another party's lead
+LEAD_DELETED = "lead_deleted"            # lead update naming a lead its party deleted
 UNKNOWN_TOPIC = "unknown_topic"          # `simulate --events` line with a topic the job lacks
 
 RECORD_CODES = (
     INVALID_JSON, INVALID_RECORD, INVALID_TIMESTAMP, FUTURE_TIMESTAMP, ID_TOO_LONG, TOO_DEEP,
     UNKNOWN_TYPE, UNMAPPED_FEED_VALUE, UNKNOWN_STATUS, UNKNOWN_RATING, UNKNOWN_CHANNEL,
-    ATTRIBUTE_CODE, UNKNOWN_LEAD, LEAD_OTHER_PARTY, UNKNOWN_TOPIC,
+    ATTRIBUTE_CODE, UNKNOWN_LEAD, LEAD_OTHER_PARTY, LEAD_DELETED, UNKNOWN_TOPIC,
 )
 
 

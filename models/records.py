@@ -213,6 +213,16 @@ class LeadEventKind(StrEnum):
     LINKED = "LINKED"          # an interaction added to an existing lead
     STATUS = "STATUS"          # a lead update moved the lead along the pipeline
     REGISTERED = "REGISTERED"  # an external lead made known (lead-updates / --leads)
+    EDITED = "EDITED"          # a lead update changed the lead's data (CONTRACT §10)
+    DELETED = "DELETED"        # a lead update deleted the lead: a tombstone on `leads`
+
+
+class Trigger(StrEnum):
+    """Why an engine ran (the `trigger` of a `processing` audit entry, CONTRACT §3)."""
+
+    CREATED = "CREATED"
+    REEVALUATION = "REEVALUATION"
+    EDIT = "EDIT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +237,12 @@ class LeadEvent:
     lead: Lead | None = None           # CREATED, IMPORTED, REGISTERED
     interaction_id: str | None = None  # LINKED
     score: Score = 0                   # LINKED
-    status: str | None = None          # STATUS
+    status: str | None = None          # STATUS, EDITED (None: unchanged)
+    # EDITED: the editable fields the update carried (`attributes` is a patch: null removes)
+    changes: JSON | None = None
+    # CREATED, LINKED, IMPORTED: the links this decision made to the lead (Link.to_json()),
+    # kept in the lead's timeline (core/timeline.py)
+    links: tuple[JSON, ...] = ()
 
     def to_json(self) -> JSON:
         return {
@@ -235,6 +250,7 @@ class LeadEvent:
             "at": self.at, "rules_version": self.rules_version,
             "lead": self.lead.to_json() if self.lead else None,
             "interaction_id": self.interaction_id, "score": self.score, "status": self.status,
+            "changes": self.changes, "links": list(self.links),
         }
 
     @classmethod
@@ -244,5 +260,6 @@ class LeadEvent:
             at=d["at"], rules_version=d.get("rules_version"),
             lead=Lead.from_json(d["lead"]) if d.get("lead") else None,
             interaction_id=d.get("interaction_id"), score=d.get("score") or 0,
-            status=d.get("status"),
+            status=d.get("status"), changes=d.get("changes"),
+            links=tuple(d.get("links") or ()),
         )

@@ -23,7 +23,7 @@ import faust
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from agents import feeds, imports, matching, processing
+from agents import feeds, imports, matching, owners, processing
 from agents.runtime import Runtime
 from models.state import PartyState
 from ops import metrics
@@ -128,8 +128,10 @@ def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     matching.register(rt)
     processing.register(rt)
     imports.register(rt)
+    owners.register(rt)
     _register_pages(app, rt)
     _install_health(app, rt)
+    _register_lead_view(app, rt)
     _register_signals(app, rt)
     _install_ops(app, rt)
     from streaming import diagnostics
@@ -349,6 +351,24 @@ def _party_source(rt: Runtime) -> Any:
         return state, leads
 
     return source
+
+
+def _register_lead_view(app: faust.App, rt: Runtime) -> None:
+    """`GET /leads/{lead_id}` (ops/lead_view.py) over the local `leads` and `lead-owners`."""
+    import orjson
+
+    from ops.lead_view import register_lead_view
+
+    def stored(table: Any) -> Any:
+        def get(lead_id: str) -> Any:
+            raw = table.get(lead_id.encode())
+            return orjson.loads(raw) if raw else None
+
+        return get
+
+    register_lead_view(app, rt.settings, stored(rt.tables.leads), stored(rt.tables.lead_owners),
+                       owners_table=rt.tables.lead_owners.name,
+                       parties_table=rt.tables.parties.name)
 
 
 def _install_ops(app: faust.App, rt: Runtime) -> None:

@@ -208,7 +208,8 @@ async def run(bootstrap: str, names: TopicNames, partitions: int, idle: float,
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for r in records:
-                    if r.value is None:  # a deleted lead's tombstone
+                    if r.value is None:  # a deleted lead's tombstone (CONTRACT §10)
+                        print(f"lead {(r.key or b'').decode()} deleted", flush=True)
                         continue
                     lead = json.loads(r.value)
                     print(lead_line(lead, lead["lead_id"] not in seen), flush=True)

@@ -8,6 +8,7 @@
 | lead-imports | orig_system_reference | `app.py import` | imports |
 | leadstream-party-imports (internal) | party_id | imports | matching |
 | leadstream-lead-events (internal) | party_id | matching | processing |
+| leadstream-lead-owners (internal) | lead_id | matching | owners |
 | leads | lead_id | processing | users |
 | interaction-leads | interaction_lead_id | matching | users |
 | interaction-outcomes | interaction_id | matching, feeds | users |
@@ -38,6 +39,7 @@ DEAD_LETTERS = "dead-letters"
 LEAD_IMPORT_RESULTS = "lead-import-results"
 LEAD_EVENTS = "leadstream-lead-events"
 PARTY_IMPORTS = "leadstream-party-imports"
+LEAD_OWNERS = "leadstream-lead-owners"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class TopicNames:
     lead_import_results: str
     lead_events: str
     party_imports: str
+    lead_owners: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> TopicNames:
@@ -72,6 +75,7 @@ class TopicNames:
             lead_import_results=prefix + LEAD_IMPORT_RESULTS,
             lead_events=prefix + LEAD_EVENTS,
             party_imports=prefix + PARTY_IMPORTS,
+            lead_owners=prefix + LEAD_OWNERS,
         )
 
     def all(self) -> list[str]:
@@ -87,7 +91,7 @@ class TopicNames:
 
 _CODES = {
     INTERACTIONS: "i", FEED_CALLCENTER: "fc", FEED_WEB: "fw", LEAD_UPDATES: "u",
-    LEAD_IMPORTS: "li", PARTY_IMPORTS: "pi", LEAD_EVENTS: "le",
+    LEAD_IMPORTS: "li", PARTY_IMPORTS: "pi", LEAD_EVENTS: "le", LEAD_OWNERS: "lo",
 }
 
 
@@ -103,13 +107,15 @@ class Topics:
     lead_imports: Any
     party_imports: Any
     lead_events: Any
+    lead_owners: Any
     matching_sources: Any  # interactions + lead-updates + party-imports, one co-partitioned set
     feed_sources: Any  # feed.callcenter + feed.web
     outputs: tuple[Any, ...]
 
     def every(self) -> list[Any]:
         return [self.interactions, self.feed_callcenter, self.feed_web, self.lead_updates,
-                self.lead_imports, self.party_imports, self.lead_events, *self.outputs]
+                self.lead_imports, self.party_imports, self.lead_events, self.lead_owners,
+                *self.outputs]
 
 
 def declare_topics(app: faust.App, names: TopicNames, partitions: int,
@@ -138,6 +144,7 @@ def declare_topics(app: faust.App, names: TopicNames, partitions: int,
         lead_imports=topic(names.lead_imports),
         party_imports=topic(names.party_imports),
         lead_events=topic(names.lead_events),
+        lead_owners=topic(names.lead_owners),
         matching_sources=topic(names.interactions, names.lead_updates, names.party_imports),
         feed_sources=topic(names.feed_callcenter, names.feed_web),
         outputs=outputs,

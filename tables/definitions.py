@@ -5,10 +5,11 @@ table partition, each changelogged to ``<TOPIC_PREFIX><APP_ID>-<table>-changelog
 |---|---|---|---|
 | parties | party_id | `PartyState.to_bytes()`: header (leads, clocks, progress) | matching |
 | party-parts | party id + part | window segments, seen ids (`part_writes()`) | matching |
-| leads | lead_id | `{"lead": Lead.to_json(), "offset": n}` (lead-events offset) | processing |
+| leads | lead_id | `{"lead", "offset", "history"}` (deleted: a marker) | processing |
 | imported | `osr_key` (source system + OSR) | `{"party_id", "offset"}` (first party) | imports |
+| lead-owners | lead_id | `{"party_id", "deleted"}`: whose lead id it is (CONTRACT §10) | owners |
 
-All are partitioned like their source topics (keyed by party, resp. OSR), so every
+All are partitioned like their source topics (keyed by party, OSR, resp. lead id), so every
 read is local. No windowed tables: the lookback window is event time, kept in PartyState
 and evicted by the core (NOTES-stack on Faust's wall-clock windows).
 """
@@ -24,6 +25,7 @@ PARTIES = "parties"
 PARTY_PARTS = "party-parts"
 LEADS = "leads"
 IMPORTED = "imported"
+LEAD_OWNERS = "lead-owners"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,11 @@ class Tables:
     party_parts: Any
     leads: Any
     imported: Any
+    lead_owners: Any
 
     def all(self) -> dict[str, Any]:
         return {PARTIES: self.parties, PARTY_PARTS: self.party_parts, LEADS: self.leads,
-                IMPORTED: self.imported}
+                IMPORTED: self.imported, LEAD_OWNERS: self.lead_owners}
 
 
 def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
@@ -50,4 +53,5 @@ def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
         party_parts=table(PARTY_PARTS, "party part key -> window segment or seen id"),
         leads=table(LEADS, "lead_id -> latest lead snapshot and lead-events offset"),
         imported=table(IMPORTED, "source system + orig_system_reference -> imported lead"),
+        lead_owners=table(LEAD_OWNERS, "lead_id -> the party it belongs to (and deleted)"),
     )

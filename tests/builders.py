@@ -145,6 +145,6 @@ class Run:
 def run(rules: Rules, *records: dict[str, Any] | str | bytes,
         leads: list[dict[str, Any]] | None = None) -> Run:
     """A fresh Pipeline; `leads` are registered first (as `simulate --leads`)."""
-    r = Run(Pipeline(rules))
+    r = Run(Pipeline(rules, history=True))
     r.update(*(leads or []))
     return r.feed(*records)

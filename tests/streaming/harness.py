@@ -189,7 +189,7 @@ class Job:
     def input_topics(self) -> list[str]:
         n = self.names
         return [n.interactions, n.feed_callcenter, n.feed_web, n.lead_updates, n.lead_imports,
-                n.party_imports, n.lead_events]
+                n.party_imports, n.lead_events, n.lead_owners]
 
     def produce(self, base: str, records: Iterable[bytes | str | Mapping[str, Any]],
                 key: str | Callable[[Any], bytes | None] | None = "party_id",
@@ -455,6 +455,9 @@ class Finals:
                     import_results: list[Record]) -> Finals:
         last: dict[str, dict[str, Any]] = {}
         for r in leads:  # one lead's snapshots share a partition: offset order is their order
+            if r["value"] is None:  # a deleted lead's tombstone (CONTRACT §10)
+                last.pop(r["key"].decode(), None)
+                continue
             doc = json.loads(r["value"])
             assert r["key"] == doc["lead_id"].encode(), r
             last[doc["lead_id"]] = doc

@@ -164,7 +164,8 @@ def test_replay_from_offset_zero_changes_nothing(e2e: E2E) -> None:
                                        "lead-import-results", "dead-letters")}
     ends = job.output_ends()
     job.reset_offsets(["interactions", "lead-updates", "lead-imports",
-                       "leadstream-party-imports", "leadstream-lead-events"], 0)
+                       "leadstream-party-imports", "leadstream-lead-events",
+                       "leadstream-lead-owners"], 0)
     w2 = job.start_worker("w1-again", data_dir=e2e.worker.data_dir)
     w2.wait_ready()
     job.wait_idle()

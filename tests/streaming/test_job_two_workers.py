@@ -42,6 +42,26 @@ def wait_split(job: Job, workers: list[WorkerProc], timeout: float = 40.0) -> li
     raise AssertionError(f"no split assignment: {views}")
 
 
+def check_lead_routing(job: Job, workers: list[WorkerProc]) -> None:
+    """`GET /leads/{id}` gives the same answer from either worker: asked of the worker that
+    owns neither the lead id (`lead-owners`) nor its party, it is routed twice."""
+    leads = job.outputs().leads
+    assert len(leads) >= 8
+    for lead_id in sorted(leads)[:8]:
+        answers = []
+        for w in workers:
+            status, body = w.get(f"/leads/{lead_id}", timeout=5.0)
+            assert status == 200, (lead_id, body[:300])
+            doc = json.loads(body)
+            doc.pop("served_by")
+            answers.append(doc)
+        assert answers[0] == answers[1]
+        assert answers[0]["lead"]["lead_id"] == lead_id
+        assert answers[0]["timeline"][0]["kind"] == "created"
+    status, _ = workers[0].get("/leads/no-such-lead")
+    assert status == 404
+
+
 def test_two_workers_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> None:
     lines = data.interactions(parties=40, per_party=30, seed=31)
     third = len(lines) // 3
@@ -60,6 +80,7 @@ def test_two_workers_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> N
             numbers = {tuple(view.get(t, [])) for t in COPARTITIONED}
             assert len(numbers) == 1, view
         job.wait_idle()
+        check_lead_routing(job, [w1, w2])
         w1.stop()  # the other half moves to w2 (recovered from the changelogs)
         job.produce("interactions", parts[2])
         job.wait_idle()

@@ -108,8 +108,8 @@ def test_app_is_built_without_a_broker(tmp_path: Path) -> None:
     assert app.conf.id == "x.leadstream"
     assert {a.name for a in app.agents.values()} >= {
         "leadstream.feeds", "leadstream.matching", "leadstream.processing",
-        "leadstream.imports"}
-    assert set(app.tables) >= {"parties", "leads", "imported"}
+        "leadstream.imports", "leadstream.owners"}
+    assert set(app.tables) >= {"parties", "leads", "imported", "lead-owners"}
     matching = next(a for a in app.agents.values() if a.name == "leadstream.matching")
     assert set(matching.channel.topics) == {"x.interactions", "x.lead-updates",
                                             "x.leadstream-party-imports"}
@@ -127,8 +127,9 @@ def test_rocks_options_are_fresh_and_capped() -> None:
 
 def test_topic_codes() -> None:
     n = TopicNames.with_prefix("p.")
-    assert len(set(n.all())) == 12
-    assert [n.code(t) for t in (n.interactions, n.feed_web, n.party_imports)] == ["i", "fw", "pi"]
+    assert len(set(n.all())) == 13
+    assert [n.code(t) for t in (n.interactions, n.feed_web, n.party_imports, n.lead_owners)] \
+        == ["i", "fw", "pi", "lo"]
 
 
 @pytest.mark.parametrize("args, level, expected_tail", [
