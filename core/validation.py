@@ -216,19 +216,14 @@ def read_attributes(doc: Mapping[str, Any], errors: list[str],
 
 def attribute_code_errors(attributes: Mapping[str, Any], rules: Rules,
                           errors: list[str], name: str = "attributes") -> None:
-    """Values outside `processing.attribute_codes` (CONTRACT §4); null is always allowed
-    (it removes the key in an edit); a list must hold allowed values only."""
-    codes = rules.config.processing.attribute_codes
-    if not codes:
+    """Values outside `processing.attribute_codes` (CONTRACT §4), by the rules' own check
+    (`Rules.attribute_code_error`); null is always allowed (it removes the key in an edit)."""
+    if not rules.attribute_codes:
         return
     for attr, value in attributes.items():
-        allowed = codes.get(attr)
-        if allowed is None or value is None:
-            continue
-        values = value if isinstance(value, list) else [value]
-        if not all(isinstance(x, str) and x in allowed for x in values):
-            _add(errors, ATTRIBUTE_CODE,
-                 f"{name}.{attr}: not one of the allowed values {', '.join(allowed)}")
+        why = rules.attribute_code_error(attr, value)
+        if why is not None:
+            _add(errors, ATTRIBUTE_CODE, f"{name}.{why}")
 
 
 def read_time(doc: Mapping[str, Any], name: str, errors: list[str], *, rules: Rules,
