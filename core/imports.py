@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -37,8 +37,8 @@ from core.validation import (
     too_deep,
 )
 from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
-from models.records import JSON, Lead, LeadEvent, LeadEventKind, Origin, short_hash
-from models.state import LeadRef, PartyState
+from models.records import JSON, Lead, LeadEvent, LeadEventKind, Link, Origin, short_hash
+from models.state import Draft, LeadRef, PartyState
 from models.timefmt import BadTimestamp, parse_ts
 from rules.compiled import Rules
 
@@ -206,6 +206,23 @@ def parse_import(raw: RawImport, rules: Rules | None = None,
             errors.add(FUTURE_TIMESTAMP, "created_at: in the future, more than "
                        f"{rules.profiles.max_future_skew_hours} hours ahead of the current time")
 
+    interaction_id = _text(doc.get("interaction_id"), "interaction_id", errors, required=False)
+    interaction_type = _text(doc.get("interaction_type"), "interaction_type", errors,
+                             required=False)
+    occurred: str | None = None
+    raw_occurred = doc.get("occurred_at")
+    if isinstance(raw_occurred, str):
+        raw_occurred = raw_occurred.strip()
+    if raw_occurred is not None and raw_occurred != "":
+        if interaction_id is None:
+            errors.append("occurred_at: given without interaction_id")
+        try:
+            occurred = parse_ts(raw_occurred, "occurred_at")[0]
+        except BadTimestamp as exc:
+            errors.append(str(exc))
+    if interaction_type is not None and interaction_id is None:
+        errors.append("interaction_type: given without interaction_id")
+
     attributes = doc.get("attributes")
     if attributes is None:
         attributes = {}
@@ -229,7 +246,9 @@ def parse_import(raw: RawImport, rules: Rules | None = None,
         created_at=created[0], created_ts=created[1], batch_id=batch_id, party_id=party_id,
         customer_name=name, customer_country=cust_country, contact_id=contact_id,
         country=country or cust_country, source_code=source_code,
-        attributes=dict(attributes),
+        attributes=dict(attributes), interaction_id=interaction_id,
+        interaction_type=interaction_type.upper() if interaction_type else None,
+        occurred_at=occurred,
     )
 
 
@@ -343,6 +362,36 @@ class ImportDecision:
     state: PartyState          # the party's state after the import (the input is never mutated)
     result: ImportResult
     lead_events: list[LeadEvent]
+    links: list[Link] = field(default_factory=list)  # the prompting interaction's link (§6)
+
+
+def import_link(rec: ImportRecord, lead_id: str, party_id: str) -> Link:
+    """The link an import naming an interaction makes [AML_INTERACTION_LEADS with
+    IMPORT_INTERFACE_ID]: no score, no rule set; created at the import's `created_at`; the
+    source code is the import's (the campaign that prompted it)."""
+    assert rec.interaction_id is not None
+    return Link(
+        rec.interaction_id, lead_id, None, None, None, rec.created_at,
+        import_interface_id=rec.import_interface_id, party_id=party_id,
+        interaction_type=rec.interaction_type, source_code=rec.source_code,
+        occurred_at=rec.occurred_at, batch_id=rec.batch_id,
+    )
+
+
+def _link_draft(d: Draft, rec: ImportRecord, lead_id: str) -> bool:
+    """Whether the import's interaction gets a link to `lead_id`: not when it is already
+    linked to that lead. An id the party does not know, or only saw (no lead, not pending),
+    is marked linked to the lead, so a later arrival of it is DUPLICATE and a replay of the
+    import makes no second link; a pending id or one linked to another lead keeps its state."""
+    iid = rec.interaction_id
+    if iid is None:
+        return False
+    known = d.record(iid)
+    if known is not None and known[3] == lead_id:
+        return False
+    if known is None or (known[3] is None and known[4] is None):
+        d.mark_linked(iid, lead_id)
+    return True
 
 
 def _canon(v: Any) -> Any:
@@ -402,7 +451,7 @@ def new_import_lead(rec: ImportRecord, party_id: str, rules: Rules) -> Lead:
         interaction_score=0, interaction_ids=[], country=rec.country,
         source_code=rec.source_code, attributes=dict(rec.attributes),
         origin=Origin.IMPORT.value, import_interface_id=rec.import_interface_id,
-        rules_version=rules.version,
+        batch_id=rec.batch_id, rules_version=rules.version,
     )
 
 
@@ -415,12 +464,12 @@ def import_into_party(state: PartyState, rec: ImportRecord, party_id: str,
     """
     lead_id = import_lead_id(rec)
     if state.lead(lead_id) is not None:
-        return ImportDecision(state, osr_duplicate(rec, lead_id, party_id), [])
+        return _duplicate(state, rec, party_id, osr_duplicate(rec, lead_id, party_id), rules)
     dup = find_duplicate(state, rec, rules)
     if dup is not None:
         result = _result(rec, ImportResultCode.DUPLICATE, dup.lead_id, party_id,
                          DuplicateReason.DEDUPE.value)
-        return ImportDecision(state, result, [])
+        return _duplicate(state, rec, party_id, result, rules)
     lead = new_import_lead(rec, party_id, rules)
     ref = LeadRef(
         lead.lead_id, lead.status, lead.created_at, lead.created_ts, lead.contact_id,
@@ -432,9 +481,31 @@ def import_into_party(state: PartyState, rec: ImportRecord, party_id: str,
     )
     d = state.edit(party_id)
     d.leads = (*d.leads, ref)
+    links = []
+    if _link_draft(d, rec, lead_id):
+        assert rec.interaction_id is not None
+        lead.interaction_ids.append(rec.interaction_id)
+        links.append(import_link(rec, lead_id, party_id))
     new_state = d.freeze()
     return ImportDecision(new_state, _result(rec, ImportResultCode.SUCCESS, lead_id, party_id),
-                          [event])
+                          [event], links)
+
+
+def _duplicate(state: PartyState, rec: ImportRecord, party_id: str, result: ImportResult,
+               rules: Rules) -> ImportDecision:
+    """DUPLICATE of an existing lead: its prompting interaction (if any) is linked to that
+    lead, and the lead learns the interaction id (a LINKED event with score 0)."""
+    lead_id = result.lead_id
+    if rec.interaction_id is None or lead_id is None:
+        return ImportDecision(state, result, [])
+    d = state.edit(party_id)
+    if not _link_draft(d, rec, lead_id):
+        return ImportDecision(state, result, [])
+    event = LeadEvent(
+        kind=LeadEventKind.LINKED, lead_id=lead_id, party_id=party_id, at=rec.created_at,
+        rules_version=rules.version, interaction_id=rec.interaction_id, score=0,
+    )
+    return ImportDecision(d.freeze(), result, [event], [import_link(rec, lead_id, party_id)])
 
 
 # ---------------------------------------------------------------------------------------------

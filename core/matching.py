@@ -7,6 +7,7 @@ records to emit. The streaming job and `simulate` both call it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core import window as win
 from core.linking import choose_lead
@@ -53,9 +54,21 @@ def _remembered(state: PartyState, it: Interaction, rules: Rules) -> PartyState:
     return d.freeze()
 
 
+def _dims(it: Interaction) -> dict[str, Any]:
+    """The interaction's attribution, carried on its outcomes for the report."""
+    return {"interaction_type": it.type, "source_code": it.source_code,
+            "occurred_at": it.occurred_at}
+
+
+def _entry_dims(e: PendingEntry) -> dict[str, Any]:
+    return {"interaction_type": e.type, "source_code": e.source_code,
+            "occurred_at": e.occurred_at}
+
+
 def _simple(state: PartyState, it: Interaction, rules: Rules, code: OutcomeCode,
             remember: bool = True) -> MatchDecision:
-    out = Outcome(it.interaction_id, code, it.party_id, rules_version=rules.version)
+    out = Outcome(it.interaction_id, code, it.party_id, rules_version=rules.version,
+                  **_dims(it))
     return MatchDecision(_remembered(state, it, rules) if remember else state, [out])
 
 
@@ -110,7 +123,7 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         # it cannot be told from a forgotten duplicate, so it neither links nor joins.
         return MatchDecision(_remembered(state, it, rules), [Outcome(
             it.interaction_id, OutcomeCode.EXPIRED, it.party_id, scored.score, None,
-            scored.rule_set_id, version, reason=BEYOND_HORIZON)])
+            scored.rule_set_id, version, reason=BEYOND_HORIZON, **_dims(it))])
     lead = choose_lead(state.leads, it, rules) if state.leads else None
     if lead is not None:
         d = state.edit(it.party_id)
@@ -118,32 +131,33 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         return MatchDecision(
             d.freeze(),
             [Outcome(it.interaction_id, OutcomeCode.LINKED, it.party_id, scored.score,
-                     lead.lead_id, scored.rule_set_id, version)],
+                     lead.lead_id, scored.rule_set_id, version, **_dims(it))],
             [Link(it.interaction_id, lead.lead_id, scored.score, scored.rule_set_id, version,
-                  it.occurred_at)],
+                  it.occurred_at, party_id=it.party_id, interaction_type=it.type,
+                  source_code=it.source_code, occurred_at=it.occurred_at)],
             [LeadEvent(LeadEventKind.LINKED, lead.lead_id, it.party_id, it.occurred_at, version,
                        interaction_id=it.interaction_id, score=scored.score)],
         )
 
     entry = PendingEntry(
         it.interaction_id, it.occurred_at, it.ts, state.seq, scored.score, scored.rule_set_id,
-        version, it.contact_id, it.country, it.source_code, it.attributes,
+        version, it.contact_id, it.country, it.source_code, it.attributes, it.type,
     )
     d = state.edit(it.party_id)
     step = win.agg_stored(d, entry, lookback, rules.config.profiles.interaction_score_threshold)
     outcomes = [
         Outcome(e.interaction_id, OutcomeCode.EXPIRED, it.party_id, e.score, None,
-                e.rule_set_id, e.rules_version, was_pending=True)
+                e.rule_set_id, e.rules_version, was_pending=True, **_entry_dims(e))
         for e in step.expired
     ]
     if step.entry_expired:
         outcomes.append(Outcome(it.interaction_id, OutcomeCode.EXPIRED, it.party_id,
-                                scored.score, None, scored.rule_set_id, version))
+                                scored.score, None, scored.rule_set_id, version, **_dims(it)))
         d.remember(it.interaction_id, it.ts, lookback)
         return MatchDecision(d.freeze(), outcomes)
     if not step.fired:
         outcomes.append(Outcome(it.interaction_id, OutcomeCode.PENDING, it.party_id,
-                                scored.score, None, scored.rule_set_id, version))
+                                scored.score, None, scored.rule_set_id, version, **_dims(it)))
         d.remember(it.interaction_id, it.ts, lookback, entry=entry)
         return MatchDecision(d.freeze(), outcomes)
 
@@ -153,9 +167,12 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
         trigger = e is entry
         outcomes.append(Outcome(e.interaction_id, OutcomeCode.LINKED, it.party_id, e.score,
                                 new.lead_id, e.rule_set_id, e.rules_version,
-                                created_lead=True, was_pending=not trigger))
+                                created_lead=True, was_pending=not trigger,
+                                lead_source_code=new.source_code, **_entry_dims(e)))
         links.append(Link(e.interaction_id, new.lead_id, e.score, e.rule_set_id,
-                          e.rules_version, it.occurred_at))
+                          e.rules_version, it.occurred_at, party_id=it.party_id,
+                          interaction_type=e.type, source_code=e.source_code,
+                          occurred_at=e.occurred_at))
         if not trigger:
             d.mark_linked(e.interaction_id, new.lead_id, pending=False)
     event = LeadEvent(LeadEventKind.CREATED, new.lead_id, it.party_id, it.occurred_at, version,

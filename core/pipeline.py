@@ -154,7 +154,8 @@ def handle_party_import(raw: Raw, rules: Rules,
     rec = parse_import(raw)
     party_id, _ = resolve_party(rec)
     decision = import_into_party(load(party_id), rec, party_id, rules)
-    return (Handled(party_id, decision.state, lead_events=decision.lead_events),
+    return (Handled(party_id, decision.state, links=decision.links,
+                    lead_events=decision.lead_events),
             decision.result.to_json())
 
 

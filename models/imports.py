@@ -40,6 +40,10 @@ class ImportRecord:
     country: str | None = None
     source_code: str | None = None
     attributes: JSON = field(default_factory=dict)
+    # the interaction that prompted the import (CONTRACT §6): linked to the lead
+    interaction_id: str | None = None
+    interaction_type: str | None = None
+    occurred_at: str | None = None
 
     def fields(self) -> JSON:
         """The record's own lead fields, looked up before `attributes` (as for a lead)."""
@@ -68,6 +72,10 @@ class ImportRecord:
         out["created_at"] = self.created_at
         if self.attributes:
             out["attributes"] = self.attributes
+        for k in ("interaction_id", "interaction_type", "occurred_at"):
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
         return out
 
 

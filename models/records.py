@@ -154,7 +154,7 @@ class Link:
 
     interaction_id: str
     sales_lead_id: str
-    score: Score
+    score: Score | None  # None: a link made by an import (§6)
     rule_set_id: str | None
     rules_version: str | None
     created_at: str
@@ -197,6 +197,13 @@ class Outcome:
     # and whether this record supersedes an earlier PENDING (for the linking report).
     created_lead: bool = False
     was_pending: bool = False
+    # Internal, not emitted: the interaction's own type, source code and occurred_at (the
+    # report's by_interaction_type / by_source_code / by_day), and the source code of the
+    # lead this decision created (credited with it in by_source_code).
+    interaction_type: str | None = None
+    source_code: str | None = None
+    occurred_at: str | None = None
+    lead_source_code: str | None = None
 
     def to_json(self) -> JSON:
         return {

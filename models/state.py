@@ -119,17 +119,22 @@ class PendingEntry:
     country: str | None = None
     source_code: str | None = None
     attributes: JSON = field(default_factory=dict)
+    type: str | None = None  # for the link's attribution (CONTRACT §5); absent in old states
 
     def to_list(self) -> list[Any]:
-        return [
+        out = [
             self.interaction_id, self.occurred_at, self.ts, self.seq, self.score,
             self.rule_set_id, self.rules_version, self.contact_id, self.country,
             self.source_code, self.attributes or None,
         ]
+        if self.type is not None:
+            out.append(self.type)
+        return out
 
     @classmethod
     def from_list(cls, v: list[Any]) -> PendingEntry:
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] or {})
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10] or {},
+                   v[11] if len(v) > 11 else None)
 
 
 @dataclass(frozen=True, slots=True)
