@@ -392,5 +392,11 @@ class Pipeline:
             h, result = handle_party_import(head.record.to_json(), self.rules, self.state)
             emitted = self._commit(h)
             emitted.import_results.append(result)
-        rep.agg_import(self.report, emitted.import_results[0]["result"])
+        rep.agg_import(self.report, emitted.import_results[0])
+        for link in emitted.links:
+            rep.agg_link(self.report, link)
         return emitted
+
+    def report_result(self) -> rep.Report:
+        """The Lead Linking Report of everything handled so far (CONTRACT §12)."""
+        return rep.result(self.report, self.rules, self.leads.values())

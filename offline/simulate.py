@@ -21,7 +21,6 @@ from typing import IO, Any
 
 import orjson
 
-from core import report as rep
 from core.pipeline import Emitted, Pipeline
 from core.validation import INVALID_JSON, INVALID_RECORD, UNKNOWN_TOPIC
 from models.records import Outcome, OutcomeCode
@@ -186,8 +185,7 @@ class Simulation:
         _write_jsonl(out / "outcomes.jsonl", self.book.rows())
         _write_jsonl(out / "import_results.jsonl", self.import_rows)
         _write_jsonl(out / "dead_letters.jsonl", self.dead_letters)
-        report = {"rules_version": pipe.rules.version, **rep.result(pipe.report),
-                  "leads": len(pipe.leads)}
+        report = pipe.report_result()
         (out / "report.json").write_bytes(
             orjson.dumps(report, option=orjson.OPT_INDENT_2 | _LINE)
         )
