@@ -179,6 +179,12 @@ WORKER_SETTINGS = """settings (environment variables; CONTRACT §9, README "Depl
   STOP_TIMEOUT, EMBEDDED_BROKER_WARN_MB, BROKER_SSL*, BROKER_SASL_*: see the README"""
 
 
+def _links_check(args: argparse.Namespace) -> int:
+    from offline.links_check import main as links_check  # CONTRACT §12
+
+    return links_check(list(args.rest))
+
+
 def _worker_args(p: argparse.ArgumentParser) -> None:
     p.epilog = WORKER_SETTINGS
     p.add_argument("-l", "--loglevel", type=str.upper,
@@ -253,6 +259,7 @@ class Command:
 #: Command groups (`rules ...`): one line of help each.
 GROUPS: dict[str, str] = {
     "rules": "rules config: validate, push to Redis, show, diff, history, rollback",
+    "links": "the link table: check its integrity",
 }
 
 #: Every command, in the order `--help` lists them. Add new commands here.
@@ -275,6 +282,9 @@ COMMANDS: list[Command] = [
             _rules_rollback),
     Command(("import",), "validate a lead import file (CSV/JSONL), publish it to lead-imports",
             _passthrough, _import, passthrough=True),
+    Command(("links", "check"), "integrity of the link table (orphans, unknown interactions "
+            "and imports, leads without links); exit 1 when any", _passthrough, _links_check,
+            passthrough=True),
 ]
 
 
