@@ -39,6 +39,13 @@ tools:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
 	      || echo "could not install promtool: the metrics lint test will fail"; \
 	  else echo "promtool missing: install Debian's prometheus package (the metrics lint test needs it)"; fi; }
+	@# chromium (Debian package) loads the HTML report headless in tests/ops/test_report_browser.py
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package chromium)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	      || echo "could not install chromium: the report browser test will fail"; \
+	  else echo "chromium missing: install Debian's chromium package (the report browser test needs it)"; fi; }
 
 test: venv tools
 	$(PY) -m pytest -q

@@ -25,7 +25,6 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from core import report as rep
@@ -152,83 +151,9 @@ def rules_history_doc(redis_url: str | None, in_force: str, source: str, *,
     return 200, body
 
 
-# ---------------------------------------------------------------- report HTML
-COLUMN_TITLES = {
-    "scored": "Scored",
-    "linked_existing": "Linked to existing leads",
-    "linked_new_lead": "Linked to new leads",
-    "leads_created": "Leads created",
-    "pending": "Pending",
-    "expired": "Expired",
-}
-OTHER_TITLES = {
-    "interactions": "Interactions",
-    "guest": "Guest",
-    "duplicate": "Duplicate",
-    "no_rule": "No rule set",
-    "type_disabled": "Type disabled",
-    "rejected": "Rejected",
-}
-
-_STYLE = (
-    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
-    "th,td{border:1px solid #bbb;padding:.3em .7em}td{text-align:right}"
-    "th[scope=row]{text-align:left}tr.total{font-weight:bold;background:#eee}"
-)
-
-
-def _cell(v: Any) -> str:
-    return f"<td>{escape(str(v))}</td>"
-
-
-def render_report_html(report: Mapping[str, Any]) -> str:
-    """The Lead Linking Report as a standalone HTML page (every value escaped)."""
-    cols = list(rep.COLUMNS)
-    total = report.get("total", {})
-    out = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>Lead Linking Report</title>", f"<style>{_STYLE}</style></head><body>",
-        "<h1>Lead Linking Report</h1>",
-        "<table><thead><tr><th scope='col'>Rule set</th>",
-        *(f"<th scope='col'>{escape(COLUMN_TITLES.get(c, c))}</th>" for c in cols),
-        "</tr></thead><tbody>",
-    ]
-    for rs, row in (report.get("rule_sets") or {}).items():
-        out.append(f"<tr><th scope='row'>{escape(str(rs))}</th>")
-        out += [_cell(row.get(c, 0)) for c in cols]
-        out.append("</tr>")
-    out.append("<tr class='total'><th scope='row'>Total</th>")
-    out += [_cell(total.get(c, 0)) for c in cols]
-    out.append("</tr></tbody></table>")
-
-    others = [k for k in OTHER_TITLES if k in total]
-    others += [k for k in total if k not in OTHER_TITLES and k not in cols]
-    out.append("<h2>Other outcomes</h2><table><tbody>")
-    for k in others:
-        out.append(f"<tr><th scope='row'>{escape(OTHER_TITLES.get(k, str(k)))}</th>"
-                   f"{_cell(total[k])}</tr>")
-    out.append("</tbody></table>")
-
-    imports = report.get("imports") or {}
-    if imports:
-        out.append("<h2>Lead imports</h2><table><tbody>")
-        for k, v in imports.items():
-            out.append(f"<tr><th scope='row'>{escape(str(k))}</th>{_cell(v)}</tr>")
-        out.append("</tbody></table>")
-
-    workers = report.get("workers")
-    if isinstance(workers, Mapping):
-        answered = ", ".join(escape(str(w)) for w in workers.get("answered", [])) or "none"
-        out.append(f"<p>Workers counted: {answered}.</p>")
-        failed = workers.get("failed") or {}
-        if failed:
-            items = "".join(f"<li>{escape(str(w))}: {escape(str(e))}</li>"
-                            for w, e in failed.items())
-            out.append(f"<p><strong>Partial report</strong>, not counted:</p><ul>{items}</ul>")
-    if report.get("since"):
-        out.append(f"<p>Counts since {escape(str(report['since']))} (worker start).</p>")
-    out.append("</body></html>")
-    return "".join(out)
+# ---------------------------------------------------------------- report HTML / CSV
+# (ops/report_views.py: tables, the funnel and per-day pictures as inline SVG, CSV export)
+from ops.report_views import render_report_csv, render_report_html  # noqa: E402
 
 
 def wants_html(accept: str | None, fmt: str | None) -> bool:
@@ -427,7 +352,17 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
             if local.get("since"):
                 merged["since"] = min([local["since"], *(d.get("since") or local["since"]
                                                          for _, d in ok)])
-            if wants_html(request.headers.get("Accept"), request.query.get("format")):
+            fmt = request.query.get("format")
+            if fmt and fmt.lower() == "csv":
+                table = request.query.get("table")
+                try:
+                    body = render_report_csv(merged, table)
+                except KeyError:
+                    return self.json({"error": f"unknown table {table!r}"}, status=400)
+                return self.text(body, content_type="text/csv",
+                                 headers={"Content-Disposition":
+                                          "attachment; filename=lead-linking.csv"})
+            if wants_html(request.headers.get("Accept"), fmt):
                 return self.html(render_report_html(merged))
             return self.json(merged)
 
