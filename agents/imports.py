@@ -23,7 +23,6 @@ import orjson
 from agents.runtime import Runtime
 from core.imports import osr_key
 from core.pipeline import handle_import_head
-from ops.web import report_agg_import
 from streaming.codecs import dumps, loads_object
 from tables.batch import TableBatch
 
@@ -57,7 +56,7 @@ def register(rt: Runtime) -> Any:
             key = head.result.get("import_interface_id")
             await rt.send(names.lead_import_results, key.encode() if key else None,
                           dumps(head.result))
-            report_agg_import(head.result["result"])
+            rt.count_import(head.result)
             if head.result["result"] == "ERROR":
                 await rt.dead_letter(message, "; ".join(head.result.get("errors") or []),
                                      head.code or "invalid_record", AGENT)

@@ -74,7 +74,6 @@ from models.records import LeadEventKind
 from models.state import PartyState, lost_part_repairs, party_prefix
 from models.timefmt import BadTimestamp, parse_ts
 from ops import metrics
-from ops.web import report_agg_import
 from streaming.codecs import dumps, header, loads_object, party_of
 from tables.batch import TableBatch
 
@@ -208,7 +207,7 @@ def register(rt: Runtime) -> Any:
             key = result.get("import_interface_id")
             await rt.send(names.lead_import_results, key.encode() if key else None,
                           dumps(result))
-            report_agg_import(result["result"])
+            rt.count_import(result)
         if h.error is not None:
             await rt.dead_letter(message, h.error.reason, h.error.code, AGENT)
 

@@ -29,10 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.outbox import Record, send_records
+from agents.report_state import (
+    COUNTING_AGENTS,
+    ReportShares,
+    funnel_of,
+    stored_counts,
+    stored_leads,
+)
+from core import report as rep
 from models.records import Link, Outcome
 from ops import metrics
 from ops.rules_runtime import RulesHolder
-from ops.web import report_agg
 from streaming.codecs import dumps, encode_key, header
 from streaming.deadletter import dead_letter_headers, headers_list
 from streaming.murmur2 import murmur2
@@ -83,6 +90,10 @@ def _traceback_without_values(exc: BaseException) -> str:
 #: the running batch's outbox (records queued by `Runtime.send`); None outside a batch
 _OUTBOX: contextvars.ContextVar[list[Record] | None] = contextvars.ContextVar(
     "leadstream_outbox", default=None)
+#: the report counts the running record goes into (agents/report_state.py); None: not counted
+#: (outside a batch, or a record its partition's share already counted)
+_COUNTS: contextvars.ContextVar[rep.Report | None] = contextvars.ContextVar(
+    "leadstream_report_counts", default=None)
 
 
 @dataclass
@@ -100,6 +111,8 @@ class Runtime:
     fail_stop: Callable[[str, BaseException], None] = exit_worker
     #: repair epoch (models/state.py): drawn at start and at every partition assignment
     epoch: int = field(default_factory=lambda: secrets.randbits(48) | 1)
+    #: each agent's durable report shares (the `reports` table)
+    shares: dict[str, ReportShares] = field(default_factory=dict)
 
     def new_epoch(self) -> None:
         self.epoch = secrets.randbits(48) | 1
@@ -151,13 +164,48 @@ class Runtime:
         for o in outcomes:
             await self.send(topic, encode_key(o.interaction_id), dumps(o.to_json()))
             metrics.interactions_counter(o.outcome.value).inc()
-            report_agg(o)
+        counts = _COUNTS.get()
+        if counts is not None:
+            rep.agg_all(counts, outcomes)
 
     async def send_links(self, links: Iterable[Link]) -> None:
         topic = self.topics.names.interaction_leads
         for lk in links:
             await self.send(topic, lk.interaction_lead_id.encode(), dumps(lk.to_json()))
             metrics.LINKS.inc()
+            counts = _COUNTS.get()
+            if counts is not None:
+                rep.agg_link(counts, lk)
+
+    def count_import(self, result: dict[str, Any]) -> None:
+        """Count an import result sent by the running record (in its batch and `batch_id`)."""
+        counts = _COUNTS.get()
+        if counts is not None:
+            rep.agg_import(counts, result)
+
+    # ------------------------------------------------------------------ the report
+    def active_partitions(self) -> set[int]:
+        """Partition numbers this worker owns (every input topic, and so every table, is
+        partitioned alike)."""
+        try:
+            assigned = self.app.consumer.assignment()
+        except Exception:
+            return set()
+        n = self.topics.names
+        inputs = {n.interactions, n.lead_updates, n.party_imports, n.feed_callcenter,
+                  n.feed_web, n.lead_imports, n.lead_events}
+        return {tp.partition for tp in assigned if tp.topic in inputs}
+
+    def report_share(self) -> dict[str, Any]:
+        """This worker's share of the Lead Linking Report: the stored counts of its active
+        partitions and the funnel of its leads (ops/web.py sums the workers' shares)."""
+        parts = sorted(self.active_partitions())
+        counts = (stored_counts(self.tables.reports, parts) if self.tables.reports is not None
+                  else rep.initialize())
+        doc: dict[str, Any] = rep.counts_of(counts)
+        doc["funnel"] = funnel_of(stored_leads(self.tables.leads, parts), self.holder.current)
+        doc["partitions"] = parts
+        return doc
 
     async def dead_letter(self, message: Any, reason: str, code: str, agent: str) -> None:
         headers = dead_letter_headers(
@@ -230,8 +278,13 @@ class Runtime:
                          phases: Sequence[Sequence[Drain]]) -> None:
         log = logging.getLogger(f"leadstream.agents.{agent}")
         _OUTBOX.set([])  # this task's own (the batch runs in a task of its own)
+        shares = self._shares(agent)
         for event in events:
             message = event.message
+            if shares is not None:
+                _COUNTS.set(shares.counts_for(
+                    message.partition, self.source(message.topic, message.partition),
+                    message.offset))
             try:
                 await handle(message, time.perf_counter())
             except Exception as exc:
@@ -240,10 +293,23 @@ class Runtime:
                           _traceback_without_values(exc))
                 await self.dead_letter(message, f"{type(exc).__name__}: {exc}", "error", agent)
             self.note_position(message)
-        steps = list(phases) or [()]
+        _COUNTS.set(None)
+        steps = [list(p) for p in phases] or [[]]
+        if shares is not None:  # the counts go with the outputs (agents/report_state.py)
+            shares.end_batch()
+            steps[0].append((shares.batch, True, True))
         for i, tables in enumerate(steps):
             await self._send_outbox(tables, wait=i + 1 < len(steps))
         metrics.BATCH_SIZE.labels(agent=agent).observe(len(events))
+
+
+    def _shares(self, agent: str) -> ReportShares | None:
+        if getattr(self.tables, "reports", None) is None or agent not in COUNTING_AGENTS:
+            return None
+        shares = self.shares.get(agent)
+        if shares is None:
+            shares = self.shares[agent] = ReportShares(self.tables.reports, agent)
+        return shares
 
 
 @functools.lru_cache(maxsize=65536)

@@ -7,9 +7,11 @@ Pure, testable without Faust: `check_bearer`, `admin_refusal`, `render_report_ht
 - `GET /rules`: version in force, where it came from, reloader status.
 - `POST /rules/reload`: `Authorization: Bearer $ADMIN_TOKEN`; re-reads the config now.
 - `GET /rules/history`: admin token; the pushed versions in Redis (`rules_history_doc`).
-- `GET /reports/lead-linking`: this worker's report merged with every other worker's
-  (`/reports/lead-linking/local`, asked with a short timeout); JSON, or HTML with
-  `Accept: text/html` or `?format=html`.
+- `GET /reports/lead-linking`: this worker's share (the runtime's durable counts of its
+  partitions and the funnel of its leads, agents/report_state.py) merged with every other
+  worker's (`/reports/lead-linking/local`, asked with a short timeout); JSON, HTML with
+  `Accept: text/html` or `?format=html` (ops/report_views.py), or CSV with `?format=csv`
+  (`&table=NAME` for one table).
 - `GET /parties/{party_id}`: admin; pending window and leads, answered by the worker that
   owns the party (Faust's router over the `parties` table, as `@app.table_route` does).
 
@@ -162,11 +164,21 @@ def wants_html(accept: str | None, fmt: str | None) -> bool:
     return "text/html" in (accept or "").lower()
 
 
-def merge_reports(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_reports(parts: Iterable[Mapping[str, Any]], rules: Any = None) -> dict[str, Any]:
+    """Sum workers' shares: their counts, and their funnels when they carry one; with
+    `rules`, the report as `simulate` writes it (rules version, every rule set, leads)."""
     merged: dict[str, Any] = rep.initialize()
+    funnel: dict[str, Any] | None = None
+    partitions: set[int] = set()
     for part in parts:
         merged = rep.merge(merged, part)
-    return rep.result(merged)
+        if isinstance(part.get("funnel"), Mapping):
+            funnel = rep.merge_funnels(funnel or {}, part["funnel"])
+        partitions.update(part.get("partitions") or [])
+    out = rep.result(merged, rules, funnel_doc=funnel)
+    if partitions:
+        out["partitions"] = sorted(partitions)
+    return out
 
 
 # ---------------------------------------------------------------- party view
@@ -337,15 +349,16 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
     @app.page("/reports/lead-linking/local")
     class LocalReportView(View):
         async def get(self, request: Any, **kw: Any) -> Any:
-            return self.json(dict(get_report()))
+            return self.json(dict(await _maybe_await(get_report())))
 
     @app.page("/reports/lead-linking")
     class ReportView(View):
         async def get(self, request: Any, **kw: Any) -> Any:
-            local = dict(get_report())
+            local = dict(await _maybe_await(get_report()))
             peers = peer_urls(app)
             ok, failed = await fetch_peer_reports(app, peers, peer_timeout) if peers else ([], {})
-            merged = merge_reports([local, *(doc for _, doc in ok)])
+            merged = merge_reports([local, *(doc for _, doc in ok)],
+                                   holder.current if report_source is not None else None)
             me = str(app.conf.canonical_url).rstrip("/")
             merged["workers"] = {"answered": [me, *(p for p, _ in ok)], "failed": failed}
             merged["partial"] = bool(failed)

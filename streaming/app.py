@@ -378,6 +378,7 @@ def _install_ops(app: faust.App, rt: Runtime) -> None:
         log.info("ops.install not available: no ops pages, no rules reloading")
         return
     try:
-        install(app, rt.holder, rt.settings, party_source=_party_source(rt))
+        install(app, rt.holder, rt.settings, party_source=_party_source(rt),
+                report_source=rt.report_share)
     except TypeError:  # an older install() without keyword hooks
         install(app, rt.holder, rt.settings)

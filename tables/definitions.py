@@ -8,6 +8,7 @@ table partition, each changelogged to ``<TOPIC_PREFIX><APP_ID>-<table>-changelog
 | leads | lead_id | `{"lead", "offset", "history"}` (deleted: a marker) | processing |
 | imported | `osr_key` (source system + OSR) | `{"party_id", "offset"}` (first party) | imports |
 | lead-owners | lead_id | `{"party_id", "deleted"}`: whose lead id it is (CONTRACT §10) | owners |
+| reports | agent name | `{"o": progress, "c": counts}` (agents/report_state.py) | 3 agents |
 
 All are partitioned like their source topics (keyed by party, OSR, resp. lead id), so every
 read is local. No windowed tables: the lookback window is event time, kept in PartyState
@@ -26,6 +27,7 @@ PARTY_PARTS = "party-parts"
 LEADS = "leads"
 IMPORTED = "imported"
 LEAD_OWNERS = "lead-owners"
+REPORTS = "reports"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +37,14 @@ class Tables:
     leads: Any
     imported: Any
     lead_owners: Any
+    reports: Any = None
 
     def all(self) -> dict[str, Any]:
-        return {PARTIES: self.parties, PARTY_PARTS: self.party_parts, LEADS: self.leads,
-                IMPORTED: self.imported, LEAD_OWNERS: self.lead_owners}
+        out = {PARTIES: self.parties, PARTY_PARTS: self.party_parts, LEADS: self.leads,
+               IMPORTED: self.imported, LEAD_OWNERS: self.lead_owners}
+        if self.reports is not None:
+            out[REPORTS] = self.reports
+        return out
 
 
 def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
@@ -54,4 +60,5 @@ def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
         leads=table(LEADS, "lead_id -> latest lead snapshot and lead-events offset"),
         imported=table(IMPORTED, "source system + orig_system_reference -> imported lead"),
         lead_owners=table(LEAD_OWNERS, "lead_id -> the party it belongs to (and deleted)"),
+        reports=table(REPORTS, "agent -> its Lead Linking Report counts and their progress"),
     )
