@@ -56,8 +56,24 @@ def _report(w: Any) -> dict[str, Any]:
     return doc
 
 
-def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker,
-                                                     tmp_path: Path) -> None:
+def _wait_partitions(w: Any, n: int, timeout: float = 30.0) -> None:
+    """Until the workers' reports together cover every partition once (a rebalance done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = w.get("/reports/lead-linking", timeout=10)
+        if status == 200:
+            doc = json.loads(body)
+            if not doc["partial"] and doc.get("partitions") == list(range(n)):
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"report does not cover {n} partitions: {body[:300]!r}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_path: Path,
+                                                     workers: int) -> None:
+    """With two workers the report is the sum of both workers' partitions, before and after
+    one of them is killed and restarted (its partitions move and come back)."""
     lines = data.interactions(parties=30, per_party=30, seed=11)
     imports = _imports()
     third = len(lines) // 3
@@ -65,6 +81,9 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker,
     try:
         w1 = job.start_worker("w1")
         w1.wait_ready()
+        if workers == 2:
+            job.start_worker("w2").wait_ready()
+            _wait_partitions(w1, job.partitions)
         job.produce("lead-imports", imports, key="orig_system_reference")
         job.wait_idle()
         job.produce("interactions", lines[:third])
@@ -81,6 +100,7 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker,
         w2 = job.start_worker("w1-restarted", data_dir=w1.data_dir)
         w2.wait_ready()
         job.wait_idle()
+        _wait_partitions(w2, job.partitions)
         stream = _report(w2)
         status, body = w2.get("/reports/lead-linking?format=csv&table=import_batches")
         assert status == 200
