@@ -4,7 +4,8 @@ Reads JSON-lines files (a `simulate` output directory, or dumps of the job's top
 the integrity lists of core/integrity.py as JSON; exit status 1 when any list is not empty,
 2 when a file cannot be read. `--interactions` takes an interactions file, an events file
 (`{"topic", "value"}` lines: interactions and the feeds, whose ids are `cc-<call_id>` and
-`web-<event_id>`) or an `outcomes.jsonl`. A later line for the same lead replaces an earlier
+`web-<event_id>`) or an `outcomes.jsonl`; its lines that are not JSON (rejected records)
+are skipped. A later line for the same lead replaces an earlier
 one, and a line `{"lead_id": X, "deleted": true}` (or a tombstone in a topic dump) removes it.
 """
 
@@ -25,7 +26,9 @@ class Unreadable(Exception):
     pass
 
 
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
+def _rows(path: Path, *, lenient: bool = False) -> Iterator[dict[str, Any]]:
+    """JSON objects, one a line; a line that is not JSON is an error, or (`lenient`: an
+    input file, where such a line is a REJECTED record) skipped."""
     try:
         fh = path.open("rb")
     except OSError as exc:
@@ -37,13 +40,15 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 doc = orjson.loads(line)
             except orjson.JSONDecodeError:
+                if lenient:
+                    continue
                 raise Unreadable(f"{path}:{n}: not valid JSON") from None
             if isinstance(doc, dict):
                 yield doc
 
 
 def _interaction_ids(path: Path) -> Iterator[str]:
-    for doc in _rows(path):
+    for doc in _rows(path, lenient=True):
         topic, value = doc.get("topic"), doc.get("value")
         if isinstance(topic, str) and isinstance(value, dict):
             if topic == "interactions" or topic.endswith(".interactions"):

@@ -167,6 +167,22 @@ def _register_pages(app: faust.App, rt: Runtime) -> None:
             return self.bytes(generate_latest(metrics.REGISTRY),
                               headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
 
+    @app.page("/reports/integrity")
+    class IntegrityView(View):
+        """CONTRACT §12: orphan links, unknown interactions and imports, leads without
+        links, read from the output topics (ops/integrity_view.py)."""
+
+        async def get(self, request: Any, **kw: Any) -> Any:
+            from ops.integrity_view import integrity_report
+
+            try:
+                doc = await integrity_report(rt.settings, rt.topics.names)
+            except Exception as exc:  # broker unreachable, timeout
+                log.warning("integrity report failed: %s: %s", type(exc).__name__, exc)
+                return self.json({"error": f"could not read the output topics: "
+                                           f"{type(exc).__name__}"}, status=503)
+            return self.json(doc)
+
     @app.page("/healthz")
     class HealthView(View):
         async def get(self, request: Any, **kw: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from offline import links_check
 from offline.simulate import run_simulation
 from rules.loader import load_rules_file
 from streaming.broker import EmbeddedBroker
@@ -74,9 +75,9 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
                                                      workers: int) -> None:
     """With two workers the report is the sum of both workers' partitions, before and after
     one of them is killed and restarted (its partitions move and come back)."""
-    lines = data.interactions(parties=30, per_party=30, seed=11)
+    lines = data.interactions(parties=40, per_party=40, seed=11)
     imports = _imports()
-    third = len(lines) // 3
+    fifth = len(lines) // 5
     job = Job(broker, tmp_path, rules_path=RULES)
     try:
         w1 = job.start_worker("w1")
@@ -86,17 +87,17 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
             _wait_partitions(w1, job.partitions)
         job.produce("lead-imports", imports, key="orig_system_reference")
         job.wait_idle()
-        job.produce("interactions", lines[:third])
+        job.produce("interactions", lines[:fifth])
         job.wait_idle()
         before = _report(w1)
-        assert before["total"]["interactions"] == third
-        job.produce("interactions", lines[third:2 * third])
-        time.sleep(0.4)  # kill while this part is being processed
+        assert before["total"]["interactions"] == fifth
+        job.produce("interactions", lines[fifth:3 * fifth])
+        time.sleep(0.25)  # kill while this part is being processed
         lag_at_kill = job.lag()
         w1.stop(signal.SIGKILL)
         assert lag_at_kill, "the worker was idle when killed: not mid-stream"
         assert (w1.data_dir / "worker.running").exists()
-        job.produce("interactions", lines[2 * third:])
+        job.produce("interactions", lines[3 * fifth:])
         w2 = job.start_worker("w1-restarted", data_dir=w1.data_dir)
         w2.wait_ready()
         job.wait_idle()
@@ -105,6 +106,7 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
         status, body = w2.get("/reports/lead-linking?format=csv&table=import_batches")
         assert status == 200
         status_html, html = w2.get("/reports/lead-linking?format=html")
+        status_int, integrity = w2.get("/reports/integrity", timeout=60)
     finally:
         job.stop_all()
     report = run_simulation(
@@ -121,3 +123,14 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
     assert {r["batch_id"]: int(r["links"]) for r in rows} == {
         k: v["links"] for k, v in report["import_batches"].items()}
     assert status_html == 200 and b"<svg id='funnel'" in html
+    # integrity from the output topics equals `links check` on simulate's files
+    assert status_int == 200, integrity[:300]
+    offline = links_check.run(tmp_path / "sim" / "leads.jsonl", tmp_path / "sim" / "links.jsonl",
+                              tmp_path / "in.jsonl", tmp_path / "sim" / "import_results.jsonl")
+    online = json.loads(integrity)
+    assert {k: (v["count"], sorted(v["ids"])) for k, v in online.items()} == \
+        {k: (v["count"], sorted(v["ids"])) for k, v in offline.items()}
+    # the web forms imports named never arrived as interactions; nothing else is wrong
+    assert online["unknown_interactions"]["count"] == sum(
+        v["links"] for v in report["import_batches"].values())
+    assert online["orphan_links"]["count"] == online["leads_without_links"]["count"] == 0
