@@ -69,6 +69,9 @@ def register(rt: Runtime) -> Any:
         if old is None or doc != old.to_json():
             await rt.send(names.leads, key, dumps(doc))
             _count(old, new, ev)
+            statuses = rules.config.lead_statuses
+            metrics.count_funnel(old, new, {s.code for s in statuses if s.open},
+                                 {s.code for s in statuses if s.won})
         leads.put(message.partition, key,
                   dumps({"lead": doc, "offset": message.offset, "history": history}))
 

@@ -3,7 +3,8 @@ histograms, low-cardinality labels: never a party, lead or interaction id)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -88,6 +89,41 @@ RULES_INFO = Gauge(
     "leadstream_rules_info", "The rules version in force (value 1).", ["version"],
     registry=REGISTRY,
 )
+
+FUNNEL = Counter(
+    "leadstream_funnel", "Leads reaching a funnel stage (created, qualified, rated, routed, "
+    "assigned, converted), counted when the lead first gets there.", ["stage"],
+    registry=REGISTRY,
+)
+LEADS_UNROUTED = Counter(
+    "leadstream_leads_unrouted", "Leads that came out of processing open and without a "
+    "channel (nobody will work them until a rule routes them).", registry=REGISTRY,
+)
+FUNNEL_STAGES = ("created", "qualified", "rated", "routed", "assigned", "converted")
+
+
+def funnel_steps(old: Any, new: Any, won: Container[str]) -> list[str]:
+    """The funnel stages a lead snapshot change reaches for the first time (old None: a new
+    lead). Pure: `old`/`new` need `qualified`, `rating`, `channel`, `owner`, `status`."""
+    steps = ["created"] if old is None else []
+    if new.qualified is True and (old is None or old.qualified is not True):
+        steps.append("qualified")
+    for stage, name in (("rated", "rating"), ("routed", "channel"), ("assigned", "owner")):
+        if getattr(new, name) is not None and (old is None or getattr(old, name) is None):
+            steps.append(stage)
+    if new.status in won and (old is None or old.status not in won):
+        steps.append("converted")
+    return steps
+
+
+def count_funnel(old: Any, new: Any, open_statuses: Container[str],
+                 won: Container[str]) -> None:
+    """`leadstream_funnel_total{stage}` and `leadstream_leads_unrouted_total` for one lead
+    snapshot change (the processing agent calls it for every lead it sends)."""
+    for stage in funnel_steps(old, new, won):
+        FUNNEL.labels(stage=stage).inc()
+    if old is None and new.channel is None and new.status in open_statuses:
+        LEADS_UNROUTED.inc()
 
 
 def set_rules_version(version: str) -> None:

@@ -67,3 +67,24 @@ def test_csv_every_table_long(report: dict, tmp_path: Path) -> None:
     rated = {r["key"]: int(r["value"]) for r in rows
              if r["table"] == "funnel" and r["column"] == "rated"}
     assert rated == report["funnel"]["rated"]
+
+
+def test_funnel_metrics_count_each_stage_once() -> None:
+    from types import SimpleNamespace as L
+
+    from ops import metrics
+
+    def val(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {s: val("leadstream_funnel_total", stage=s) for s in metrics.FUNNEL_STAGES}
+    unrouted = val("leadstream_leads_unrouted_total")
+    new = L(qualified=True, rating="A", channel=None, owner=None, status="NEW")
+    metrics.count_funnel(None, new, {"NEW"}, {"WON"})
+    routed = L(qualified=True, rating="A", channel="DIRECT", owner="REP", status="WON")
+    metrics.count_funnel(new, routed, {"NEW"}, {"WON"})
+    metrics.count_funnel(routed, routed, {"NEW"}, {"WON"})  # nothing new
+    after = {s: val("leadstream_funnel_total", stage=s) - before[s]
+             for s in metrics.FUNNEL_STAGES}
+    assert after == dict.fromkeys(metrics.FUNNEL_STAGES, 1.0)
+    assert val("leadstream_leads_unrouted_total") - unrouted == 1.0
