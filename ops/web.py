@@ -1,7 +1,7 @@
 """Web endpoints of a worker (on Faust's web server) and the pure functions behind them.
 
 Pure, testable without Faust: `check_bearer`, `admin_refusal`, `render_report_html`,
-`party_view`, the local Lead Linking Report (`LOCAL_REPORT`, fed by `report_agg`).
+`party_view`, `merge_reports` (workers' Lead Linking Report shares into the report).
 `register_views(app, ...)` adds:
 
 - `GET /rules`: version in force, where it came from, reloader status.
@@ -30,42 +30,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core import report as rep
-from models.records import Lead, Outcome
+from models.records import Lead
 from models.state import PartGetter, PartyState
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------- local report
-LOCAL_REPORT: rep.Report = rep.initialize()
-LOCAL_SINCE = datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def report_agg(outcome: Outcome) -> None:
-    """Fold one emitted outcome into this worker's report (agents call it per outcome)."""
-    rep.agg(LOCAL_REPORT, outcome)
-
-
-def report_agg_all(outcomes: Iterable[Outcome]) -> None:
-    rep.agg_all(LOCAL_REPORT, outcomes)
-
-
-def report_agg_import(result: str) -> None:
-    """Count one import result (SUCCESS / DUPLICATE / ERROR)."""
-    rep.agg_import(LOCAL_REPORT, result)
-
-
-def local_report() -> dict[str, Any]:
-    """This worker's part: outcomes it emitted since its process started."""
-    return {**rep.result(LOCAL_REPORT), "since": LOCAL_SINCE}
-
-
-def reset_local_report() -> None:
-    """Tests only."""
-    global LOCAL_SINCE
-    fresh = rep.initialize()
-    LOCAL_REPORT.clear()
-    LOCAL_REPORT.update(fresh)
-    LOCAL_SINCE = datetime.now(UTC).isoformat(timespec="seconds")
+# ---------------------------------------------------------------- report share
+def empty_share() -> dict[str, Any]:
+    """The report share of a worker that counts nothing (no `report_source` given). The
+    streaming job's share comes from its runtime (`Runtime.report_share`: the durable counts
+    of the `reports` table and the funnel of the `leads` table, agents/report_state.py)."""
+    return rep.counts_of(rep.initialize())
 
 
 # ---------------------------------------------------------------- admin token
@@ -300,7 +275,7 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
     from faust.exceptions import NotReady, SameNode
     from faust.web import View
 
-    get_report: ReportSource = report_source or local_report
+    get_report: ReportSource = report_source or empty_share
     admin_token = getattr(settings, "admin_token", None) or None
 
     def _default_party_source(party_id: str) -> tuple[Any, list[Any]]:

@@ -99,15 +99,23 @@ def test_party_view_hides_attributes_unless_asked() -> None:
     assert web.party_view(None, [])["found"] is False
 
 
-def test_local_report_aggregates() -> None:
-    web.reset_local_report()
-    web.report_agg(_outcome("a", OutcomeCode.PENDING))
-    web.report_agg(_outcome("a", OutcomeCode.EXPIRED, was_pending=True))
-    web.report_agg_import("SUCCESS")
-    r = web.local_report()
+def test_merge_reports_sums_shares_and_adds_the_config() -> None:
+    rules = __import__("rules.loader").loader.load_rules_text(BASE_TEXT)
+    a, b = rep.initialize(), rep.initialize()
+    rep.agg(a, _outcome("a", OutcomeCode.PENDING))
+    rep.agg(b, _outcome("a", OutcomeCode.EXPIRED, was_pending=True))
+    rep.agg_import(b, {"result": "SUCCESS", "batch_id": "B"})
+    funnel = rep.funnel([{"origin": "IMPORT", "status": "NEW", "channel": "DIRECT"}],
+                        ["NEW"], [])
+    r = web.merge_reports([{**a, "funnel": funnel, "partitions": [0]},
+                           {**b, "funnel": funnel, "partitions": [1]}], rules)
     assert r["total"]["expired"] == 1 and r["total"]["pending"] == 0
-    assert r["imports"]["SUCCESS"] == 1 and r["since"]
-    web.reset_local_report()
+    assert r["import_batches"]["B"]["SUCCESS"] == 1
+    assert r["rules_version"] == rules.version
+    assert set(r["rule_sets"]) >= {rs.id for rs in rules.config.interaction_rule_sets}
+    assert r["funnel"]["routed"] == {"DIRECT": 2} and r["leads"] == 2
+    assert r["partitions"] == [0, 1]
+    assert web.empty_share()["total"]["interactions"] == 0
 
 
 # ---------------------------------------------------------------- views on Faust apps
