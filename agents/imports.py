@@ -3,7 +3,9 @@
 Reads `lead-imports` (keyed by orig_system_reference, so every record of one OSR reaches the
 same partition). Table `imported`: `osr_key` (source system + OSR) -> the party it was first
 sent to. Per record, `core.pipeline.handle_import_head`:
-- invalid: ERROR result (every message) to `lead-import-results`, and a dead letter;
+- invalid: ERROR result (every message) to `lead-import-results`, and a dead letter; so is a
+  row the import command refused (header `ls-import-refused`: its identity and errors), so
+  the job's results and report count it as `simulate --imports` does;
 - OSR already imported for another party: DUPLICATE result (reason ORIG_SYSTEM_REFERENCE);
 - else: the validated record goes to `leadstream-party-imports` keyed by its party (with
   origin headers), where the matching agent dedupes it against the party's leads and creates
@@ -21,9 +23,10 @@ from typing import Any
 import orjson
 
 from agents.runtime import Runtime
-from core.imports import osr_key
+from core.imports import InvalidImport, osr_key
 from core.pipeline import handle_import_head
-from streaming.codecs import dumps, loads_object
+from models.imports import REFUSED_HEADER
+from streaming.codecs import dumps, header, loads_object
 from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.imports")
@@ -50,6 +53,21 @@ def register(rt: Runtime) -> Any:
             if home != message.partition:
                 await rt.forward(message.topic, osr, message, partition=home)
                 return
+        if doc is not None and header(message.headers, REFUSED_HEADER) is not None:
+            # a row the import command refused: its ERROR result, as simulate --imports gives
+            refused = InvalidImport(
+                [str(e) for e in doc.get("errors") or []] or ["(record): refused"],
+                *(_ident(doc, k) for k in ("import_interface_id", "source_system",
+                                           "orig_system_reference", "batch_id")))
+            result = refused.to_result().to_json()
+            key = result.get("import_interface_id")
+            await rt.send(names.lead_import_results, key.encode() if key else None,
+                          dumps(result))
+            rt.count_import(result)
+            code = doc.get("code")
+            await rt.dead_letter(message, "; ".join(refused.errors),
+                                 code if isinstance(code, str) else "invalid_record", AGENT)
+            return
         head = handle_import_head(doc if doc is not None else value, osr_party,
                                   rt.holder.current, now=time.time())
         if head.result is not None:
@@ -74,6 +92,11 @@ def register(rt: Runtime) -> Any:
         await rt.consume(stream, handle, AGENT, phases=[(), [(imported, True, True)]])
 
     return imports
+
+
+def _ident(doc: dict[str, Any], name: str) -> str | None:
+    v = doc.get(name)
+    return v if isinstance(v, str) else None
 
 
 def _party_of(raw: bytes | None) -> str | None:

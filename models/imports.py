@@ -9,6 +9,10 @@ from typing import Any
 JSON = dict[str, Any]
 
 
+#: Kafka header of a row the import command refused (published so the job records its ERROR)
+REFUSED_HEADER = "ls-import-refused"
+
+
 class ImportResultCode(StrEnum):
     SUCCESS = "SUCCESS"
     DUPLICATE = "DUPLICATE"

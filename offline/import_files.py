@@ -20,16 +20,18 @@ from typing import IO, Any
 import orjson
 
 from core.imports import InvalidImport, decode_import, parse_import
-from models.imports import ImportRecord
+from models.imports import REFUSED_HEADER, ImportRecord
 
 __all__ = [
-    "CSV_COLUMNS", "ImportFileError", "iter_import_rows", "main", "run_import_command",
+    "CSV_COLUMNS", "REFUSED_HEADER", "ImportFileError", "iter_import_rows", "main",
+    "refused_record", "run_import_command",
 ]
 
 #: CSV columns (matched case-insensitively); `attr_<name>` columns become attributes.
 CSV_COLUMNS = (
     "import_interface_id", "source_system", "orig_system_reference", "batch_id", "party_id",
     "customer_name", "customer_country", "contact_id", "country", "source_code", "created_at",
+    "interaction_id", "interaction_type", "occurred_at",  # the interaction it names (§6)
 )
 _REQUIRED_COLUMNS = ("import_interface_id", "source_system", "orig_system_reference", "created_at")
 _ATTR_PREFIX = "attr_"
@@ -277,6 +279,12 @@ async def _publish(records: Iterator[Checked], path: Path,
         else:
             counts.published += 1
 
+    def done_refused(fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            counts.failed += 1
+            if counts.first_failure is None:
+                counts.first_failure = "cancelled" if fut.cancelled() else repr(fut.exception())
+
     name = path.name.encode()
     try:
         for n, item in records:
@@ -284,6 +292,16 @@ async def _publish(records: Iterator[Checked], path: Path,
             if isinstance(item, InvalidImport):
                 counts.invalid += 1
                 _emit(bar, _invalid_line(path, n, item), out)
+                # the job records its ERROR result (and counts it in the report's imports and
+                # import batches) as `simulate --imports` does: a refused row, marked as such
+                fut = await producer.send(
+                    topic, value=orjson.dumps(refused_record(item)),
+                    key=item.orig_system_reference.encode()
+                    if item.orig_system_reference else None,
+                    headers=[(REFUSED_HEADER, b"1"), ("import-file", name),
+                             ("import-line", str(n).encode())],
+                )
+                fut.add_done_callback(done_refused)
                 continue
             counts.valid += 1
             fut = await producer.send(
@@ -295,6 +313,14 @@ async def _publish(records: Iterator[Checked], path: Path,
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def refused_record(exc: InvalidImport) -> dict[str, Any]:
+    """What the import command publishes for a row it refused: the row's identity and every
+    error message (`agents/imports.py` sends the ERROR result `exc.to_result()` would be)."""
+    return {"import_interface_id": exc.import_interface_id, "source_system": exc.source_system,
+            "orig_system_reference": exc.orig_system_reference, "batch_id": exc.batch_id,
+            "errors": list(exc.errors), "code": exc.code}
 
 
 def run_import_command(path: str | Path, broker_bootstrap: str | None, topic: str, *,

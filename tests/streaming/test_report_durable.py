@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from offline import links_check
+from offline.import_files import run_import_command
 from offline.simulate import run_simulation
 from rules.loader import load_rules_file
 from streaming.broker import EmbeddedBroker
@@ -78,6 +79,7 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
     lines = data.interactions(parties=40, per_party=40, seed=11)
     imports = _imports()
     fifth = len(lines) // 5
+    imports_file = write_jsonl(tmp_path / "imports.jsonl", [*imports, b"{not json"])
     job = Job(broker, tmp_path, rules_path=RULES)
     try:
         w1 = job.start_worker("w1")
@@ -85,7 +87,10 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
         if workers == 2:
             job.start_worker("w2").wait_ready()
             _wait_partitions(w1, job.partitions)
-        job.produce("lead-imports", imports, key="orig_system_reference")
+        # through the import command: the rows it refuses reach the job as ERROR results too
+        code = run_import_command(imports_file, broker.bootstrap, job.topic("lead-imports"),
+                                  progress=False, out=io.StringIO(), err=io.StringIO())
+        assert code == 1  # some rows invalid
         job.wait_idle()
         job.produce("interactions", lines[:fifth])
         job.wait_idle()
@@ -111,13 +116,14 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
         job.stop_all()
     report = run_simulation(
         load_rules_file(RULES), write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "sim",
-        imports=write_jsonl(tmp_path / "imports.jsonl", imports), progress=False)
+        imports=imports_file, progress=False)
     assert json.loads((tmp_path / "sim" / "report.json").read_text()) == report
     for k in STREAM_ONLY:
         stream.pop(k, None)
     assert stream == report, json.dumps({k: [stream.get(k), report.get(k)] for k in report
                                          if stream.get(k) != report.get(k)}, indent=1)[:4000]
     assert report["import_batches"]["B-0"]["links"] > 0
+    assert report["imports"]["ERROR"] == 3  # two rows without created_at, one not JSON
     assert report["funnel"]["qualified"] > 0
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert {r["batch_id"]: int(r["links"]) for r in rows} == {
