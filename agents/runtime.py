@@ -196,15 +196,29 @@ class Runtime:
                   n.feed_web, n.lead_imports, n.lead_events}
         return {tp.partition for tp in assigned if tp.topic in inputs}
 
-    def report_share(self) -> dict[str, Any]:
+    async def report_share(self) -> dict[str, Any]:
         """This worker's share of the Lead Linking Report: the stored counts of its active
-        partitions and the funnel of its leads (ops/web.py sums the workers' shares)."""
+        partitions and the funnel of its leads (ops/web.py sums the workers' shares).
+        `complete` is false while the worker recovers or rebalances (its partitions' tables
+        may not be whole yet). The leads are scanned in slices, yielding to the event loop."""
         parts = sorted(self.active_partitions())
+        complete = bool(self.ready) and not getattr(self.app, "rebalancing", False)
         counts = (stored_counts(self.tables.reports, parts) if self.tables.reports is not None
                   else rep.initialize())
         doc: dict[str, Any] = rep.counts_of(counts)
-        doc["funnel"] = funnel_of(stored_leads(self.tables.leads, parts), self.holder.current)
+        leads: list[dict[str, Any] | None] = []
+        try:
+            for n, lead in enumerate(stored_leads(self.tables.leads, parts), start=1):
+                leads.append(lead)
+                if n % 2000 == 0:
+                    await asyncio.sleep(0)
+        except Exception as exc:  # a partition closed by a rebalance meanwhile
+            log.info("report: leads scan stopped (%s); share marked incomplete",
+                     type(exc).__name__)
+            complete = False
+        doc["funnel"] = funnel_of(leads, self.holder.current)
         doc["partitions"] = parts
+        doc["complete"] = complete
         return doc
 
     async def dead_letter(self, message: Any, reason: str, code: str, agent: str) -> None:

@@ -144,15 +144,23 @@ def merge_reports(parts: Iterable[Mapping[str, Any]], rules: Any = None) -> dict
     `rules`, the report as `simulate` writes it (rules version, every rule set, leads)."""
     merged: dict[str, Any] = rep.initialize()
     funnel: dict[str, Any] | None = None
-    partitions: set[int] = set()
+    partitions: list[int] = []
+    incomplete = False
     for part in parts:
         merged = rep.merge(merged, part)
         if isinstance(part.get("funnel"), Mapping):
             funnel = rep.merge_funnels(funnel or {}, part["funnel"])
-        partitions.update(part.get("partitions") or [])
+        partitions += part.get("partitions") or []
+        incomplete = incomplete or part.get("complete") is False
     out = rep.result(merged, rules, funnel_doc=funnel)
     if partitions:
-        out["partitions"] = sorted(partitions)
+        out["partitions"] = sorted(set(partitions))
+        twice = sorted({p for p in partitions if partitions.count(p) > 1})
+        if twice:  # two workers both counted them (mid-rebalance)
+            out["partitions_counted_twice"] = twice
+            incomplete = True
+    if incomplete:
+        out["incomplete"] = True
     return out
 
 
@@ -336,7 +344,7 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
                                    holder.current if report_source is not None else None)
             me = str(app.conf.canonical_url).rstrip("/")
             merged["workers"] = {"answered": [me, *(p for p, _ in ok)], "failed": failed}
-            merged["partial"] = bool(failed)
+            merged["partial"] = bool(failed) or bool(merged.pop("incomplete", False))
             if local.get("since"):
                 merged["since"] = min([local["since"], *(d.get("since") or local["since"]
                                                          for _, d in ok)])

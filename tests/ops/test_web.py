@@ -116,6 +116,11 @@ def test_merge_reports_sums_shares_and_adds_the_config() -> None:
     assert r["funnel"]["routed"] == {"DIRECT": 2} and r["leads"] == 2
     assert r["partitions"] == [0, 1]
     assert web.empty_share()["total"]["interactions"] == 0
+    assert "incomplete" not in r
+    # mid-rebalance: two workers counted partition 1, or one is still recovering
+    twice = web.merge_reports([{**a, "partitions": [0, 1]}, {**b, "partitions": [1]}], rules)
+    assert twice["partitions_counted_twice"] == [1] and twice["incomplete"]
+    assert web.merge_reports([{**a, "complete": False}], rules)["incomplete"]
 
 
 # ---------------------------------------------------------------- views on Faust apps
