@@ -20,7 +20,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _chromium() -> str:
+def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     assert path, "chromium is missing: run `make tools` (Debian package chromium)"
     return path
@@ -38,7 +38,7 @@ def _page(tmp_path: Path) -> Path:
 def test_browser_renders_the_funnel_and_the_per_day_pictures(tmp_path: Path) -> None:
     page = _page(tmp_path)
     dom = subprocess.run(
-        [_chromium(), *FLAGS, "--dump-dom", page.as_uri()],
+        [chromium(), *FLAGS, "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     ).stdout
     funnel = re.search(r'<svg id="funnel".*?</svg>', dom, re.S)
@@ -54,7 +54,7 @@ def test_browser_screenshot_of_the_report(tmp_path: Path) -> None:
     page = _page(tmp_path)
     shot = tmp_path / "report.png"
     subprocess.run(
-        [_chromium(), *FLAGS, "--window-size=1000,1400", f"--screenshot={shot}",
+        [chromium(), *FLAGS, "--window-size=1000,1400", f"--screenshot={shot}",
          page.as_uri()],
         capture_output=True, timeout=120, cwd=tmp_path, check=True,
     )

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from offline.import_files import run_import_command
 from offline.simulate import run_simulation
 from rules.loader import load_rules_file
 from streaming.broker import EmbeddedBroker
+from tests.ops import test_report_browser as browser
 from tests.streaming import data
 from tests.streaming.harness import Job, write_jsonl
 
@@ -112,6 +114,12 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
         assert status == 200
         status_html, html = w2.get("/reports/lead-linking?format=html")
         status_int, integrity = w2.get("/reports/integrity", timeout=60)
+        if workers == 1:  # the served page in a real browser (tests/ops/test_report_browser.py)
+            dom = subprocess.run(
+                [browser.chromium(), *browser.FLAGS, "--dump-dom",
+                 w2.url("/reports/lead-linking?format=html")],
+                capture_output=True, text=True, timeout=120, cwd=tmp_path).stdout
+            assert '<svg id="funnel"' in dom and '<svg id="by-day"' in dom, dom[:300]
     finally:
         job.stop_all()
     report = run_simulation(
