@@ -219,7 +219,7 @@ def parse_import(raw: RawImport, rules: Rules | None = None,
         try:
             occurred = parse_ts(raw_occurred, "occurred_at")[0]
         except BadTimestamp as exc:
-            errors.append(str(exc))
+            errors.add(INVALID_TIMESTAMP, str(exc))
     if interaction_type is not None and interaction_id is None:
         errors.append("interaction_type: given without interaction_id")
 

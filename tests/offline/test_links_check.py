@@ -36,7 +36,7 @@ def test_simulate_output_is_clean(tmp_path: Path) -> None:
         "import_interface_id": "II-1", "source_system": "S", "orig_system_reference": "R",
         "party_id": "A", "created_at": "2024-02-20T00:00:00Z", "interaction_id": "form-1"}])
     out = tmp_path / "out"
-    run_simulation(rules, inter, out, imports=imports, progress=False)
+    run_simulation(rules, out, interactions=inter, imports=imports, progress=False)
     res = _cli("--leads", str(out / "leads.jsonl"), "--links", str(out / "links.jsonl"),
                "--interactions", str(inter), "--import-results",
                str(out / "import_results.jsonl"))

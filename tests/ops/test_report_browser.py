@@ -28,7 +28,8 @@ def chromium() -> str:
 
 def _page(tmp_path: Path) -> Path:
     rules = load_rules_file(ROOT / "config/examples/vision-enterprises.yaml")
-    report = run_simulation(rules, ROOT / "data/samples/interactions.jsonl", tmp_path / "out",
+    report = run_simulation(rules, tmp_path / "out",
+                            interactions=ROOT / "data/samples/interactions.jsonl",
                             imports=ROOT / "data/samples/imports.jsonl", progress=False)
     page = tmp_path / "report.html"
     page.write_text(render_report_html(report), encoding="utf-8")

@@ -17,8 +17,8 @@ from tests.builders import ROOT
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rules = load_rules_file(ROOT / "config/examples/vision-enterprises.yaml")
-    return run_simulation(rules, ROOT / "data/samples/interactions.jsonl",
-                          tmp_path_factory.mktemp("sim"),
+    return run_simulation(rules, tmp_path_factory.mktemp("sim"),
+                          interactions=ROOT / "data/samples/interactions.jsonl",
                           imports=ROOT / "data/samples/imports.jsonl", progress=False)
 
 

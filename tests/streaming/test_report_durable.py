@@ -123,8 +123,9 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
     finally:
         job.stop_all()
     report = run_simulation(
-        load_rules_file(RULES), write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "sim",
-        imports=imports_file, progress=False)
+        load_rules_file(RULES), tmp_path / "sim",
+        interactions=write_jsonl(tmp_path / "in.jsonl", lines), imports=imports_file,
+        progress=False)
     assert json.loads((tmp_path / "sim" / "report.json").read_text()) == report
     for k in STREAM_ONLY:
         stream.pop(k, None)
