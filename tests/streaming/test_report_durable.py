@@ -149,3 +149,67 @@ def test_report_survives_kill_9_and_equals_simulate(broker: EmbeddedBroker, tmp_
     assert online["unknown_interactions"]["count"] == sum(
         v["links"] for v in report["import_batches"].values())
     assert online["orphan_links"]["count"] == online["leads_without_links"]["count"] == 0
+
+
+def _history() -> list[tuple[str, Any]]:
+    """A merged history of every input topic (the `simulate --events` form): imports naming
+    interactions, interactions, both feeds (one unmapped value), lead updates that convert
+    an imported lead, and refused records."""
+    from core.imports import import_lead_id, parse_import
+
+    out: list[tuple[str, Any]] = []
+    imports = _imports()[:8]
+    out += [("lead-imports", rec) for rec in imports]
+    out.append(("lead-imports", "{broken"))
+    out += [("interactions", line) for line in data.interactions(parties=8, per_party=12,
+                                                                  seed=3)]
+    out += [("feed.web", {"event_id": f"e{n}", "party_id": f"SP-{n:03d}", "event": ev,
+                          "ts": 1767600000 + n * 3600, "utm_campaign": "spring-promo-26"})
+            for n, ev in enumerate(["ad_click", "offer_view", "teleport", "email_click"])]
+    out += [("feed.callcenter", {"call_id": f"c{n}", "party_id": f"SP-{n:03d}",
+                                 "outcome": "CALLBACK_REQUESTED",
+                                 "started_at": "2026-01-06T10:00:00+00:00", "country": "US"})
+            for n in range(3)]
+    won = parse_import(imports[0])
+    out.append(("lead-updates", {"lead_id": import_lead_id(won), "party_id": won.party_id,
+                                 "status": "CONVERTED",
+                                 "updated_at": "2026-01-20T10:00:00+00:00"}))
+    return out
+
+
+def test_events_history_report_equals_simulate_events(broker: EmbeddedBroker,
+                                                       tmp_path: Path) -> None:
+    """The report of a merged history of every input topic, through the worker, equals
+    `simulate --events`'s report.json (feed refusals, conversions, import links included)."""
+    history = _history()
+    job = Job(broker, tmp_path, rules_path=RULES)
+    keys = {"lead-imports": "orig_system_reference"}
+    try:
+        w = job.start_worker("w1")
+        w.wait_ready()
+        i = 0
+        while i < len(history):  # each run of one topic at once, in history order
+            topic = history[i][0]
+            j = i
+            while j < len(history) and history[j][0] == topic:
+                j += 1
+            job.produce(topic, [v for _, v in history[i:j]], key=keys.get(topic, "party_id"))
+            job.wait_idle(stable=0.3)
+            i = j
+        stream = _report(w)
+    finally:
+        job.stop_all()
+    events = write_jsonl(tmp_path / "events.jsonl", [
+        {"topic": t, "value": v if isinstance(v, dict) else v.decode()
+         if isinstance(v, bytes) else v} for t, v in history])
+    report = run_simulation(load_rules_file(RULES), tmp_path / "sim", events=events,
+                            progress=False)
+    for k in STREAM_ONLY:
+        stream.pop(k, None)
+    assert stream == report, json.dumps({k: [stream.get(k), report.get(k)] for k in report
+                                         if stream.get(k) != report.get(k)}, indent=1)[:4000]
+    assert report["funnel"]["converted"] == 1
+    assert report["total"]["rejected"] >= 1  # the unmapped feed value among them
+    assert report["by_source_code"]["SPRING-PROMO-26"]["interactions"] >= 3
+    assert report["imports"]["ERROR"] == 2  # one without created_at, one not JSON
+    assert report["import_batches"]["B-0"]["links"] >= 1
