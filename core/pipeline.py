@@ -155,7 +155,7 @@ def handle_party_import(raw: Raw, rules: Rules,
     party_id, _ = resolve_party(rec)
     decision = import_into_party(load(party_id), rec, party_id, rules)
     return (Handled(party_id, decision.state, links=decision.links,
-                    lead_events=decision.lead_events),
+                    lead_events=with_links(decision.lead_events, decision.links)),
             decision.result.to_json())
 
 

@@ -104,3 +104,16 @@ def test_interaction_fields_of_an_import_are_checked() -> None:
     assert any(e.startswith("occurred_at") for e in res["errors"])
     assert any(e.startswith("interaction_type: given without interaction_id")
                for e in res["errors"])
+
+
+def test_import_links_show_in_the_lead_timeline() -> None:
+    from core.timeline import build_timeline
+
+    pipe = Pipeline(RULES, history=True)
+    em = pipe.import_record(_import("II-1", "R1", interaction_id="web-9", occurred_at=ts(-1)))
+    lead_id = em.leads[0].lead_id
+    pipe.import_record(_import("II-2", "R2", at=1, interaction_id="web-10"))
+    timeline = build_timeline(pipe.leads[lead_id], pipe.history[lead_id])
+    links = [e for e in timeline["timeline"] if e.get("kind") == "link"]
+    assert [(e["interaction_id"], e["import_interface_id"]) for e in links] == \
+        [("web-9", "II-1"), ("web-10", "II-2")]
