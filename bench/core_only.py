@@ -5,10 +5,11 @@ start-up, with the worker's garbage-collector settings (ops/gc_tuning.py).
     .venv/bin/python -m bench.core_only FILE [--rules config/rules.yaml]
     .venv/bin/python -m bench.core_only FILE --cprofile OUT.pstats [--top 30]
 
-Prints ONE JSON line: {"n", "seconds", "eps"}. bench/throughput.py runs it as subject `core`
-on the same interactions as the others. `--cprofile`: the same run under cProfile (slower:
-the figures are for shares, not for eps), the stats saved to OUT and the top functions by
-own time printed on stderr in microseconds per interaction.
+Prints ONE JSON line: {"n", "seconds", "eps", "cpu_seconds", "cpu_eps"} (CPU time of the
+process: steadier than wall time on a shared machine, for A/B). bench/throughput.py runs it
+as subject `core` on the same interactions as the others. `--cprofile`: the same run under
+cProfile (slower: its figures are for shares, not for eps), the stats saved to OUT and the
+top functions by own time printed on stderr in microseconds per interaction.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="leadstream-core-") as out, \
             open(os.devnull, "w") as quiet:
         prof = cProfile.Profile() if args.cprofile else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
         report = run_simulation(rules, Path(out), interactions=args.interactions,
@@ -49,11 +50,13 @@ def main(argv: list[str] | None = None) -> None:
         if prof is not None:
             prof.disable()
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - c0
     n = int(report["total"]["interactions"])
     if prof is not None:
         prof.dump_stats(args.cprofile)
         print_per_record(pstats.Stats(str(args.cprofile)), n, args.top)
-    print(json.dumps({"n": n, "seconds": round(seconds, 2), "eps": round(n / seconds)}))
+    print(json.dumps({"n": n, "seconds": round(seconds, 2), "eps": round(n / seconds),
+                      "cpu_seconds": round(cpu, 2), "cpu_eps": round(n / cpu)}))
 
 
 def print_per_record(stats: pstats.Stats, n: int, top: int) -> None:

@@ -425,6 +425,7 @@ async def amain(args: Any) -> dict[str, Any]:
             try:
                 r = run_core(work, args)
                 out["core_eps"] = r["eps"]
+                out["core_cpu_eps"] = r.get("cpu_eps")
                 log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
             except Exception as exc:
                 errors["core"] = f"{type(exc).__name__}: {exc}"
