@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,17 @@ def fix_topic_configs(bootstrap: str, topics: list[str]) -> None:
 
 
 def expected_window_alerts(n: int, parties: int, skew: float) -> int:
-    """Windows the quix_window job must emit on bench/data.py's records: per party and
-    30-day epoch-aligned window, a running sum of the default scores that emits and starts
-    again from 0 when it reaches THRESHOLD (Quix deletes a window its trigger emitted)."""
+    """Windows the quix_window job must emit on bench/data.py's records."""
+    return window_alerts(data.interactions(n, parties, skew=skew))
+
+
+def window_alerts(records: Iterable[dict[str, Any]]) -> int:
+    """Per party and 30-day epoch-aligned window of `occurred_at`, a running sum of the
+    default scores that emits and starts again from 0 when it reaches THRESHOLD (Quix
+    deletes a window its trigger emitted). Records in event-time order per party."""
     acc: dict[tuple[str, int], int] = {}
     alerts = 0
-    for r in data.interactions(n, parties, skew=skew):
+    for r in records:
         ts = int(datetime.fromisoformat(r["occurred_at"]).timestamp() * 1000)
         k = (r["party_id"], ts - ts % WINDOW_MS)
         acc[k] = acc.get(k, 0) + data.DEFAULT_SCORES.get(r["type"], 0)

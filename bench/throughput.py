@@ -338,9 +338,16 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
     with open(work / f"{name}.csv", "w") as f:  # send time (s from start), latency (ms)
         f.writelines(f"{(sent[i] - t_first) / 1e9:.4f},{(got[i] - sent[i]) / 1e6:.2f}\n"
                      for i in sorted(got, key=sent.__getitem__))
-    # an outcome not received counts as received when the bench gave up: the percentiles
-    # are then lower bounds (`complete` false), never figures of the faster part alone
-    gave_up = time.perf_counter_ns()
+    stats = latency_stats(sent, got, decided, sent_wall, time.perf_counter_ns())
+    return {**stats, "offered_eps": offered, "sent": total}
+
+
+def latency_stats(sent: dict[str, int], got: dict[str, int], decided: dict[str, int],
+                  sent_wall: dict[str, int], gave_up: int) -> dict[str, Any]:
+    """Percentiles of send -> outcome received (`sent`, `got`: perf_counter ns per id) and
+    send -> decision (`sent_wall`, `decided`: ms since the epoch). An outcome not received
+    counts as received at `gave_up`: the percentiles are then lower bounds (`complete`
+    false), never figures of the faster part alone."""
     lat_of = {i: (got.get(i, gave_up) - sent[i]) / 1e6 for i in sent}
     lat = sorted(lat_of.values())
     # where it goes: send -> the worker queues the outcome (its record timestamp, 1 ms
@@ -357,8 +364,7 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
             "p50_ms_last_quarter": percentile(last_q, 0.5),
             "decided_p50_ms": percentile(to_decision, 0.5),
             "decided_p99_ms": percentile(to_decision, 0.99),
-            "max_ms": lat[-1] if lat else None, "offered_eps": offered,
-            "received": len(got), "sent": total}
+            "max_ms": lat[-1] if lat else None, "received": len(got)}
 
 
 def run_core(work: Path, args: Any) -> dict[str, Any]:
