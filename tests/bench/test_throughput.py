@@ -35,3 +35,24 @@ def test_missing_outcomes_count_as_received_when_the_bench_gave_up() -> None:
     assert stats["max_ms"] >= 60_000
     # the decision figures are over the received ones only (no decision time otherwise)
     assert stats["decided_p99_ms"] == 1.0
+
+
+def test_derived_ratios_and_bounds() -> None:
+    from bench.throughput import derived
+
+    out = {"raw_eps": 300_000, "empty_eps": 15_000, "naive_eps": 3_000, "core_eps": 20_000,
+           "quix_window_eps": 16_000, "leadstream_eps": 2_400}
+    d = derived(out)
+    assert d["bound_eps"] == round(1 / (1 / 15_000 + 1 / 20_000)) == 8_571
+    assert d["intake_bound_eps"] == 18_750
+    assert d["leadstream_over_naive"] == 0.8 and d["leadstream_over_empty"] == 0.16
+    assert d["leadstream_over_quix_window"] == 0.15 and d["core_over_quix_window"] == 1.25
+    assert d["bound_over_quix_window"] == 0.54 and d["intake_bound_over_quix_window"] == 1.17
+    assert d["bound_over_naive"] == 2.86 and d["bound_over_empty"] == 0.57
+
+
+def test_derived_leaves_out_what_a_missing_subject_would_need() -> None:
+    from bench.throughput import derived
+
+    d = derived({"core_eps": 20_000, "empty_eps": 15_000, "leadstream_eps": None})
+    assert set(d) == {"bound_eps", "bound_over_empty"}
