@@ -14,6 +14,11 @@ Subjects (each alone on the machine while it runs, reading the same pre-loaded t
   latency    leadstream at --rate events/s for --duration s: per interaction, first outcome
              received by the bench - time the bench sent it (p50/p99); and to the decision
              (the outcome record's timestamp, set when the worker queues it)
+  quix_window, bytewax  the Python peers (bench/peers.py): a Quix Streams 30-day tumbling
+             window sum per party emitting at >= 20, and a Bytewax running sum with output
+             and recovery, in their own venv (.cache/peer-venv, built on first use, pinned)
+  latency_high  as latency, after it, at --rate-high events/s (default 5,000; keys
+             `p99_ms_at_5000` etc.)
   core       the decisions alone: `simulate`'s code on the same interactions, no broker, no
              Faust (bench/core_only.py). With `empty` it bounds any design in which a Faust
              agent consumes each record and then decides it: at most
@@ -48,7 +53,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench import data
+from bench import data, peers
 from bench.common import (
     PYTHON,
     ROOT,
@@ -72,7 +77,8 @@ from bench.common import (
 from streaming.broker import EmbeddedBroker, free_port
 
 TOPIC = "interactions"
-SUBJECTS = ("raw", "naive", "empty", "core", "leadstream", "latency", "echo")
+SUBJECTS = ("raw", "naive", "empty", "core", "quix_window", "bytewax", "leadstream", "latency",
+            "latency_high", "echo")
 
 
 # ---------------------------------------------------------------------- profiling
@@ -266,11 +272,16 @@ async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
 
 async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Path,
                       source: str = TOPIC, outcomes: str = "interaction-outcomes",
-                      name: str = "latency") -> dict[str, Any]:
-    total = int(args.rate * args.duration)
+                      name: str = "latency", rate: float | None = None,
+                      day: int = 61) -> dict[str, Any]:
+    """`rate`/s (default --rate) for --duration s of new interactions on `day` after the
+    stream's start (each run its own day, seed and id prefix: no id is seen twice)."""
+    rate = rate or args.rate
+    total = int(rate * args.duration)
     recs = list(data.interactions(
-        total, args.parties, seed=data.SEED + 7, skew=args.skew, days=1.0,
-        start=data.START + timedelta(days=61), id_prefix="lat-"))  # the day after the stream
+        total, args.parties, seed=data.SEED + 7 + (day - 61), skew=args.skew, days=1.0,
+        start=data.START + timedelta(days=day),
+        id_prefix="lat-" if day == 61 else f"lat{day}-"))
     payload = [(r["party_id"].encode(), orjson.dumps(r), r["interaction_id"]) for r in recs]
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
                                 fetch_max_wait_ms=20)
@@ -306,7 +317,7 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
         task = asyncio.create_task(reader())
         t0 = time.perf_counter()
         for i, (key, value, iid) in enumerate(payload):
-            delay = t0 + i / args.rate - time.perf_counter()
+            delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             sent[iid] = time.perf_counter_ns()
@@ -327,15 +338,33 @@ async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Pat
     with open(work / f"{name}.csv", "w") as f:  # send time (s from start), latency (ms)
         f.writelines(f"{(sent[i] - t_first) / 1e9:.4f},{(got[i] - sent[i]) / 1e6:.2f}\n"
                      for i in sorted(got, key=sent.__getitem__))
-    lat = sorted((got[i] - sent[i]) / 1e6 for i in got)
+    stats = latency_stats(sent, got, decided, sent_wall, time.perf_counter_ns())
+    return {**stats, "offered_eps": offered, "sent": total}
+
+
+def latency_stats(sent: dict[str, int], got: dict[str, int], decided: dict[str, int],
+                  sent_wall: dict[str, int], gave_up: int) -> dict[str, Any]:
+    """Percentiles of send -> outcome received (`sent`, `got`: perf_counter ns per id) and
+    send -> decision (`sent_wall`, `decided`: ms since the epoch). An outcome not received
+    counts as received at `gave_up`: the percentiles are then lower bounds (`complete`
+    false), never figures of the faster part alone."""
+    lat_of = {i: (got.get(i, gave_up) - sent[i]) / 1e6 for i in sent}
+    lat = sorted(lat_of.values())
     # where it goes: send -> the worker queues the outcome (its record timestamp, 1 ms
     # resolution), and from there to the bench's consumer (broker + the bench's fetch wait)
     to_decision = sorted(float(decided[i] - sent_wall[i]) for i in got)
+    # lag left growing shows as a later quarter slower than the first one
+    order = sorted(sent, key=sent.__getitem__)
+    quarter = max(1, len(order) // 4)
+    first_q = sorted(lat_of[i] for i in order[:quarter])
+    last_q = sorted(lat_of[i] for i in order[-quarter:])
     return {"p50_ms": percentile(lat, 0.5), "p99_ms": percentile(lat, 0.99),
+            "complete": len(got) == len(sent),
+            "p50_ms_first_quarter": percentile(first_q, 0.5),
+            "p50_ms_last_quarter": percentile(last_q, 0.5),
             "decided_p50_ms": percentile(to_decision, 0.5),
             "decided_p99_ms": percentile(to_decision, 0.99),
-            "max_ms": lat[-1] if lat else None, "offered_eps": offered,
-            "received": len(got), "sent": total}
+            "max_ms": lat[-1] if lat else None, "received": len(got)}
 
 
 def run_core(work: Path, args: Any) -> dict[str, Any]:
@@ -402,10 +431,25 @@ async def amain(args: Any) -> dict[str, Any]:
             try:
                 r = run_core(work, args)
                 out["core_eps"] = r["eps"]
+                out["core_cpu_eps"] = r.get("cpu_eps")
                 log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
             except Exception as exc:
                 errors["core"] = f"{type(exc).__name__}: {exc}"
                 log(f"core: FAILED {errors['core'][:2000]}")
+
+        for name, runner in (("quix_window", peers.run_quix_window),
+                             ("bytewax", peers.run_bytewax)):
+            if name in subjects:
+                log(f"{name}: starting")
+                try:
+                    r = await runner(broker.bootstrap, TOPIC, ends, work, args)
+                    out[f"{name}_eps"] = round(r["eps"])
+                    out[f"{name}_detail"] = {k: round(v, 1) if isinstance(v, float) else v
+                                             for k, v in r.items() if k != "eps"}
+                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
+                except Exception as exc:
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    log(f"{name}: FAILED {errors[name][:2000]}")
 
         if "echo" in subjects:
             try:
@@ -416,7 +460,7 @@ async def amain(args: Any) -> dict[str, Any]:
             except Exception as exc:
                 errors["echo"] = f"{type(exc).__name__}: {exc}"
                 log(f"echo: FAILED {errors['echo'][:2000]}")
-        if "leadstream" in subjects or "latency" in subjects:
+        if {"leadstream", "latency", "latency_high"} & set(subjects):
             child, port = start_leadstream(broker.url, work / "leadstream-data", "",
                                            work / "leadstream.log",
                                            extra_env=worker_env,
@@ -449,6 +493,23 @@ async def amain(args: Any) -> dict[str, Any]:
                                 for k, v in r.items()})
                     log(f"latency: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
                         f"received {r['received']}/{r['sent']}")
+                if "latency_high" in subjects:
+                    # idle again: the preload (and the first latency run) fully decided
+                    await wait_pipeline_done(broker.bootstrap, "leadstream", ends,
+                                             args.timeout, child)
+                    rate = args.rate_high
+                    log(f"latency_high: {rate}/s for {args.duration}s")
+                    prof.start("latency_high", child.pid)
+                    try:
+                        r = await run_latency(broker, child, args, work, name="latency_high",
+                                              rate=rate, day=62)
+                    finally:
+                        prof.stop()
+                    tag = f"_at_{rate:g}"
+                    out.update({f"{k}{tag}": (round(v, 1) if isinstance(v, float) else v)
+                                for k, v in r.items()})
+                    log(f"latency_high: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+                        f"received {r['received']}/{r['sent']}")
             except Exception as exc:
                 errors["leadstream"] = f"{type(exc).__name__}: {exc}"
                 log(f"leadstream: FAILED {errors['leadstream'][:3000]}")
@@ -458,16 +519,7 @@ async def amain(args: Any) -> dict[str, Any]:
         cleanup()
         broker.stop()
     out["loadavg_1m_end"] = os.getloadavg()[0]
-    for key, base in (("leadstream_over_naive", "naive_eps"),
-                      ("leadstream_over_empty", "empty_eps")):
-        if out.get("leadstream_eps") and out.get(base):
-            out[key] = round(out["leadstream_eps"] / out[base], 2)
-    if out.get("core_eps") and out.get("empty_eps"):
-        bound = 1 / (1 / out["empty_eps"] + 1 / out["core_eps"])
-        out["bound_eps"] = round(bound)
-        out["bound_over_empty"] = round(bound / out["empty_eps"], 2)
-        if out.get("naive_eps"):
-            out["bound_over_naive"] = round(bound / out["naive_eps"], 2)
+    out.update(derived(out))
     if errors:
         out["errors"] = errors
     if args.keep:
@@ -477,6 +529,37 @@ async def amain(args: Any) -> dict[str, Any]:
     return out
 
 
+def derived(out: dict[str, Any]) -> dict[str, Any]:
+    """The ratios and bounds from the subjects' rates (a subject missing: its keys absent).
+
+    `bound_eps` = 1 / (1/empty + 1/core): a Faust agent that consumes each record and then
+    decides it, with no table, changelog or output. `intake_bound_eps` = 1 / (1/raw +
+    1/core): the same with the records taken in batches from the consumer (aiokafka
+    `getmany`, as `raw`) instead of through Faust's per-message stream: what batch intake
+    could reach at most with today's decisions."""
+    res: dict[str, Any] = {}
+
+    def ratio(num: str, den: str) -> float | None:
+        a, b = out.get(num) or res.get(num), out.get(den)
+        return round(a / b, 2) if a and b else None
+
+    def bound(a: str, b: str) -> float | None:
+        return 1 / (1 / out[a] + 1 / out[b]) if out.get(a) and out.get(b) else None
+
+    for key, value in (("bound_eps", bound("empty_eps", "core_eps")),
+                       ("intake_bound_eps", bound("raw_eps", "core_eps"))):
+        if value is not None:
+            res[key] = round(value)
+    for num, den in (("leadstream_eps", "naive_eps"), ("leadstream_eps", "empty_eps"),
+                     ("leadstream_eps", "quix_window_eps"), ("core_eps", "quix_window_eps"),
+                     ("bound_eps", "empty_eps"), ("bound_eps", "naive_eps"),
+                     ("bound_eps", "quix_window_eps"), ("intake_bound_eps", "quix_window_eps")):
+        r = ratio(num, den)
+        if r is not None:
+            res[f"{num.removesuffix('_eps')}_over_{den.removesuffix('_eps')}"] = r
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
     ap.add_argument("--n", type=int, default=200_000)
@@ -484,6 +567,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skew", type=float, default=3.0,
                     help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
+    ap.add_argument("--rate-high", type=float, default=5000.0,
+                    help="offered load for latency_high (after latency)")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load")
     ap.add_argument("--only", default="", help=f"comma list of {','.join(SUBJECTS)}")
     ap.add_argument("--quick", action="store_true", help="n=20k, parties=5k (smoke run)")
@@ -513,9 +598,14 @@ def main(argv: list[str] | None = None) -> None:
         cleanup()
         raise SystemExit(130) from None
     out["offered_eps"] = out.get("offered_eps")
-    keys = ["n", "raw_eps", "naive_eps", "empty_eps", "leadstream_eps", "leadstream_over_naive",
-            "leadstream_over_empty", "p50_ms", "p99_ms", "offered_eps", "decided_p50_ms",
-            "decided_p99_ms", "core_eps", "bound_eps", "bound_over_naive", "bound_over_empty"]
+    high = f"_at_{args.rate_high:g}"
+    keys = ["n", "raw_eps", "naive_eps", "empty_eps", "quix_window_eps", "bytewax_eps",
+            "leadstream_eps", "leadstream_over_naive", "leadstream_over_empty",
+            "leadstream_over_quix_window", "p50_ms", "p99_ms", "offered_eps", "decided_p50_ms",
+            "decided_p99_ms", f"p50_ms{high}", f"p99_ms{high}", f"offered_eps{high}",
+            f"decided_p99_ms{high}", "core_eps", "core_over_quix_window", "bound_eps",
+            "bound_over_naive", "bound_over_empty", "bound_over_quix_window",
+            "intake_bound_eps", "intake_bound_over_quix_window"]
     ordered = {k: out.get(k) for k in keys}
     ordered.update({k: v for k, v in out.items() if k not in ordered})
     print(json.dumps(ordered), flush=True)
