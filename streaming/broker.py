@@ -97,6 +97,9 @@ class EmbeddedBroker:
     started it exits; only use it when starting from the main thread (pytest fixtures).
     """
 
+    #: which broker this is ("kafka" for `streaming.kafka_broker.KafkaBroker`)
+    kind = "tansu"
+
     def __init__(
         self,
         port: int | None = None,

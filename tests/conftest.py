@@ -2,6 +2,11 @@
 
 - ``broker``: one embedded Tansu broker for the whole session (in-memory storage, so
   give every test its own topic and group names, e.g. with ``unique_name``).
+- ``kafka_broker``: one real Apache Kafka (KRaft, single node, jars from ``make kafka``) for
+  the whole session, started on first use.
+- ``any_broker``: parametrised over both (ids ``tansu`` and ``kafka``): a test taking it runs
+  on each. The Kafka case carries the ``kafka`` mark; the slowest ones add ``kafka_slow``
+  themselves (``make test`` deselects those, ``.ci/run`` runs them in a second pass).
 - ``redis_url``: ``redis://.../9`` on the local Redis, or on an embedded Valkey when none
   runs; DB 9 is flushed once at session start. ``clean_redis_url`` flushes it per test.
 - ``free_port``: a callable returning a free loopback TCP port.
@@ -18,8 +23,12 @@ import pytest
 from streaming.broker import EmbeddedBroker
 from streaming.broker import free_port as _free_port
 from streaming.embedded_redis import redis_url_for_tests
+from streaming.kafka_broker import KafkaBroker
+from tests.brokers import BROKERS
 
 TEST_REDIS_DB = 9
+
+AnyBroker = EmbeddedBroker | KafkaBroker
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +36,21 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     log_dir = tmp_path_factory.mktemp("broker")
     with EmbeddedBroker(log_dir=log_dir, die_with_parent=True) as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    base = tmp_path_factory.mktemp("kafka")
+    with KafkaBroker(log_dir=base, data_dir=base / "data", die_with_parent=True) as b:
+        yield b
+
+
+@pytest.fixture(scope="session", params=BROKERS)
+def any_broker(request: pytest.FixtureRequest) -> AnyBroker:
+    """The session's Tansu or its Kafka, per the test's parameter."""
+    b: AnyBroker = request.getfixturevalue("broker" if request.param == "tansu"
+                                           else "kafka_broker")
+    return b
 
 
 def _flush(url: str) -> None:

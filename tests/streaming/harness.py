@@ -39,6 +39,7 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.structs import OffsetAndMetadata
 
 from streaming.broker import EmbeddedBroker, free_port
+from streaming.kafka_broker import KafkaBroker
 from streaming.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,13 +52,27 @@ TEST_ENV = {
     "BROKER_HEARTBEAT_INTERVAL": "0.5",
     "BROKER_REBALANCE_TIMEOUT": "3",
     "BROKER_COMMIT_INTERVAL": "0.5",
-    # Tansu: ListOffsets under-reports changelog ends (last batch's base + 1); the worker
-    # probes the true ends before recovery (on by itself only with the embedded broker)
-    "BROKER_LOG_END_PROBE": "true",
     "LOG_LEVEL": "INFO",
     "PYTHONUNBUFFERED": "1",
 }
 
+#: Per broker kind, what the worker's embedded-broker defaults would set (streaming/worker.py):
+#: the tests reach Tansu by BROKER_URL, so they set them themselves. Real Kafka gets none of
+#: them: the worker runs there exactly as in production.
+BROKER_ENV: dict[str, dict[str, str]] = {
+    # Tansu under-reports ListOffsets ends (faust_patches log end probe) and holds an idle
+    # fetch for the whole wait
+    "tansu": {"BROKER_LOG_END_PROBE": "true", "CONSUMER_FETCH_MAX_WAIT_MS": "50"},
+    "kafka": {},
+}
+
+
+def broker_kind(broker: Any) -> str:
+    """``tansu`` or ``kafka`` (`EmbeddedBroker.kind`, `KafkaBroker.kind`)."""
+    return str(getattr(broker, "kind", "tansu"))
+
+
+AnyBroker = EmbeddedBroker | KafkaBroker
 Record = dict[str, Any]  # topic, partition, offset, key, value, headers
 
 
@@ -131,10 +146,11 @@ class Job:
     """One streaming job under test: its own TOPIC_PREFIX (so its own topics, consumer group
     and changelogs) on the shared broker."""
 
-    def __init__(self, broker: EmbeddedBroker, tmp_path: Path, *, rules_path: Path | str,
+    def __init__(self, broker: AnyBroker, tmp_path: Path, *, rules_path: Path | str,
                  prefix: str | None = None, partitions: int = 4,
                  env: Mapping[str, str] | None = None) -> None:
         self.broker = broker
+        self.kind = broker_kind(broker)
         self.tmp_path = tmp_path
         self.rules_path = Path(rules_path)
         self.prefix = prefix or f"t{uuid.uuid4().hex[:10]}."
@@ -154,6 +170,7 @@ class Job:
         full_env = {
             **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ADMIN_TOKEN")},
             **TEST_ENV,
+            **BROKER_ENV[self.kind],
             "BROKER_URL": self.broker.url,
             "TOPIC_PREFIX": self.prefix,
             "TOPIC_PARTITIONS": str(self.partitions),
@@ -224,7 +241,7 @@ class Job:
         await consumer.start()
         try:
             tps = await _partitions(consumer, topics)
-            return await true_end_offsets(consumer, tps)
+            return await true_end_offsets(consumer, tps, exact=self.kind == "kafka")
         finally:
             await consumer.stop()
 
@@ -280,7 +297,7 @@ class Job:
     async def _reset(self, topics: list[str], offset: int) -> None:
         # Tansu refuses commits from outside the group (UnknownMemberId) and keeps the group's
         # protocol ("faust"): join it as a member speaking that protocol name, take every
-        # partition of `topics`, commit, leave.
+        # partition of `topics`, commit, leave. (Works the same on Kafka.)
         consumer = AIOKafkaConsumer(
             *topics, bootstrap_servers=self.broker.bootstrap, group_id=self.group,
             enable_auto_commit=False, session_timeout_ms=2000, heartbeat_interval_ms=300,
@@ -313,7 +330,7 @@ class Job:
             tps = await _partitions(consumer, [topic])
             if not tps:
                 return out
-            ends = await true_end_offsets(consumer, tps)
+            ends = await true_end_offsets(consumer, tps, exact=self.kind == "kafka")
             for tp in tps:
                 consumer.seek(tp, start.get(tp, 0))
             pending = {tp for tp in tps if ends[tp] > start.get(tp, 0)}
@@ -364,9 +381,10 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
     return tps
 
 
-async def true_end_offsets(consumer: AIOKafkaConsumer,
-                           tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """Log end offsets from Fetch high watermarks (assigns `tps` to `consumer`).
+async def true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], *,
+                           exact: bool = False) -> dict[TopicPartition, int]:
+    """Log end offsets; `exact`: the broker's ListOffsets answer is right (real Kafka), else
+    from Fetch high watermarks (assigns `tps` to `consumer`).
 
     Tansu (v0.6) answers ListOffsets(latest) with the base offset of the partition's last
     record batch + 1, not the log end: wrong whenever that batch holds several records. The
@@ -377,6 +395,8 @@ async def true_end_offsets(consumer: AIOKafkaConsumer,
         return {}
     listed = await consumer.end_offsets(tps)
     consumer.assign(tps)
+    if exact:
+        return dict(listed)
     out: dict[TopicPartition, int] = {}
     pending = []
     for tp in tps:

@@ -19,9 +19,8 @@ import pytest
 import yaml
 
 from core.validation import RECORD_CODES
-from streaming.broker import EmbeddedBroker
 from tests.streaming import data
-from tests.streaming.harness import Finals, Job, WorkerProc, diff, simulate, write_jsonl
+from tests.streaming.harness import AnyBroker, Finals, Job, WorkerProc, diff, simulate, write_jsonl
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -61,10 +60,10 @@ class E2E:
 
 
 @pytest.fixture(scope="module")
-def e2e(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+def e2e(any_broker: AnyBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     tmp = tmp_path_factory.mktemp("e2e")
     rules = e2e_rules(tmp / "rules.yaml")
-    job = Job(broker, tmp, rules_path=rules)
+    job = Job(any_broker, tmp, rules_path=rules)
     run = E2E()
     run.job, run.seconds = job, {}
     run.worker = job.start_worker("w1")

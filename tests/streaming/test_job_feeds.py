@@ -11,8 +11,7 @@ import pytest
 
 from core.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from rules.loader import load_rules_file
-from streaming.broker import EmbeddedBroker
-from tests.streaming.harness import Job, diff, reduce_outcomes, simulate, write_jsonl
+from tests.streaming.harness import AnyBroker, Job, diff, reduce_outcomes, simulate, write_jsonl
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -21,7 +20,7 @@ SAMPLES = ROOT / "data" / "samples"
 RULES = ROOT / "config" / "rules.yaml"
 
 
-def test_sample_feeds_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_sample_feeds_equal_simulate(any_broker: AnyBroker, tmp_path: Path) -> None:
     rules = load_rules_file(RULES)
     feeds = [(CALLCENTER, "feed.callcenter", (SAMPLES / "feed.callcenter.jsonl")),
              (WEB, "feed.web", (SAMPLES / "feed.web.jsonl"))]
@@ -33,7 +32,7 @@ def test_sample_feeds_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> 
                 mapped.append(feed_to_interaction(feed, line, rules))
             except FeedError as err:
                 refused.append(err)
-    job = Job(broker, tmp_path, rules_path=RULES)
+    job = Job(any_broker, tmp_path, rules_path=RULES)
     try:
         job.start_worker("w1").wait_ready()
         for _, topic, path in feeds:  # one feed after the other: the order simulate sees

@@ -18,9 +18,8 @@ import yaml
 
 from ops.rules_store import push_rules
 from rules.loader import load_rules_file
-from streaming.broker import EmbeddedBroker
 from tests.streaming import data
-from tests.streaming.harness import Job
+from tests.streaming.harness import AnyBroker, Job
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -55,14 +54,14 @@ def rules_b(path: Path) -> Path:
 
 
 def test_push_while_flowing_switches_once_per_partition(
-        broker: EmbeddedBroker, clean_redis_url: str, tmp_path: Path) -> None:
+        any_broker: AnyBroker, clean_redis_url: str, tmp_path: Path) -> None:
     a = load_rules_file(ROOT / "config/rules.yaml")
     b_path = rules_b(tmp_path / "b.yaml")
     b = load_rules_file(b_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text(b_path.read_text().replace("precedence: 1", "precedence: high"))
 
-    job = Job(broker, tmp_path, rules_path=ROOT / "config/rules.yaml",
+    job = Job(any_broker, tmp_path, rules_path=ROOT / "config/rules.yaml",
               env={"REDIS_URL": clean_redis_url})
     worker = job.start_worker("w1")
     try:

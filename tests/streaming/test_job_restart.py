@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming.broker import EmbeddedBroker
 from tests.streaming import data
-from tests.streaming.harness import Job, diff, simulate, write_jsonl
+from tests.streaming.harness import AnyBroker, Job, diff, simulate, write_jsonl
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "examples" / "vision-enterprises.yaml"
 
 
-def _run(broker: EmbeddedBroker, tmp_path: Path, sig: int) -> None:
+def _run(broker: AnyBroker, tmp_path: Path, sig: int) -> None:
     lines = data.interactions(parties=40, per_party=40, seed=23)
     fifth = len(lines) // 5
     parts = [lines[:fifth], lines[fifth:3 * fifth], lines[3 * fifth:]]
@@ -51,11 +50,11 @@ def _run(broker: EmbeddedBroker, tmp_path: Path, sig: int) -> None:
     assert not stream.link_conflicts
 
 
-def test_restart_after_sigterm_mid_stream(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    _run(broker, tmp_path, signal.SIGTERM)
+def test_restart_after_sigterm_mid_stream(any_broker: AnyBroker, tmp_path: Path) -> None:
+    _run(any_broker, tmp_path, signal.SIGTERM)
 
 
-def test_restart_after_sigkill_mid_stream(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_restart_after_sigkill_mid_stream(any_broker: AnyBroker, tmp_path: Path) -> None:
     """A crash: local tables are rebuilt from the changelogs (worker.running marker), so
     state is never ahead of the outputs the producer delivered."""
-    _run(broker, tmp_path, signal.SIGKILL)
+    _run(any_broker, tmp_path, signal.SIGKILL)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming.broker import EmbeddedBroker
 from tests.streaming import data
-from tests.streaming.harness import Job, WorkerProc, diff, simulate, write_jsonl
+from tests.streaming.harness import AnyBroker, Job, WorkerProc, diff, simulate, write_jsonl
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -62,11 +61,11 @@ def check_lead_routing(job: Job, workers: list[WorkerProc]) -> None:
     assert status == 404
 
 
-def test_two_workers_equal_simulate(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_two_workers_equal_simulate(any_broker: AnyBroker, tmp_path: Path) -> None:
     lines = data.interactions(parties=40, per_party=30, seed=31)
     third = len(lines) // 3
     parts = [lines[:third], lines[third:2 * third], lines[2 * third:]]
-    job = Job(broker, tmp_path, rules_path=RULES)
+    job = Job(any_broker, tmp_path, rules_path=RULES)
     try:
         w1 = job.start_worker("w1")
         w1.wait_ready()

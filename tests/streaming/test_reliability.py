@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from streaming.broker import EmbeddedBroker, free_port
+from streaming.kafka_broker import KafkaBroker
+from tests.brokers import BROKERS_KAFKA_SLOW
 from tests.streaming import data
-from tests.streaming.harness import Finals, Job, diff, simulate, write_jsonl
+from tests.streaming.harness import AnyBroker, Finals, Job, diff, simulate, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "examples" / "vision-enterprises.yaml"
@@ -62,14 +64,14 @@ def _compare(stream: Finals, tmp_path: Path, lines: list[bytes], crash: bool = F
 # ---------------------------------------------------------------------------- (a) kill -9
 @pytest.mark.broker
 @pytest.mark.slow
-def test_kill9_at_three_points(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_kill9_at_three_points(any_broker: AnyBroker, tmp_path: Path) -> None:
     """SIGKILL the worker while each of the 2nd, 3rd and 4th quarters of the input is being
     consumed (the 1st is consumed in full), restart on the same DATA_DIR each time (local
     tables rebuilt from the changelogs): the final output equals `simulate`'s."""
     lines = data.interactions(parties=30, per_party=40, seed=41)
     q = len(lines) // 4
     quarters = [lines[:q], lines[q:2 * q], lines[2 * q:3 * q], lines[3 * q:]]
-    job = Job(broker, tmp_path, rules_path=RULES)
+    job = Job(any_broker, tmp_path, rules_path=RULES)
     kills = 0
     try:
         w = job.start_worker("w0")
@@ -97,14 +99,23 @@ def test_kill9_at_three_points(broker: EmbeddedBroker, tmp_path: Path) -> None:
 OUTAGE_S = 30.0  # issue 7: 30 s, over seven session timeouts (4 s)
 
 
+def dedicated_broker(kind: str, tmp_path: Path, port: int | None = None) -> AnyBroker:
+    """A broker of the test's own (not started): pausing the session's would stall others."""
+    if kind == "kafka":
+        return KafkaBroker(port, log_dir=tmp_path / "kafka", data_dir=tmp_path / "kafka-data",
+                           die_with_parent=True)
+    return EmbeddedBroker(port, log_dir=tmp_path / "broker", die_with_parent=True)
+
+
 @pytest.mark.broker
 @pytest.mark.slow
-def test_broker_outage_sigstop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", BROKERS_KAFKA_SLOW)
+def test_broker_outage_sigstop(kind: str, tmp_path: Path) -> None:
     """Pause the (dedicated) broker with SIGSTOP for OUTAGE_S while the worker is consuming,
     then SIGCONT: the worker reconnects and the result equals `simulate`'s."""
     lines = data.interactions(parties=20, per_party=30, seed=43)
     half = len(lines) // 2
-    with EmbeddedBroker(log_dir=tmp_path / "broker", die_with_parent=True) as broker:
+    with dedicated_broker(kind, tmp_path) as broker:
         job = Job(broker, tmp_path, rules_path=RULES)
         try:
             w = job.start_worker("w1")
@@ -128,12 +139,13 @@ def test_broker_outage_sigstop(tmp_path: Path) -> None:
 
 @pytest.mark.broker
 @pytest.mark.slow
-def test_worker_starts_before_broker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", BROKERS_KAFKA_SLOW)
+def test_worker_starts_before_broker(kind: str, tmp_path: Path) -> None:
     """BROKER_URL points at a port where the broker only starts a few seconds later: the
     worker waits for it, then joins and processes everything."""
     lines = data.interactions(parties=10, per_party=30, seed=47)
     port = free_port()
-    broker = EmbeddedBroker(port, log_dir=tmp_path / "broker", die_with_parent=True)
+    broker = dedicated_broker(kind, tmp_path, port)
     broker.port = port  # the address is fixed before the broker runs (the Job reads it)
     job = Job(broker, tmp_path, rules_path=RULES)
     try:

@@ -1,0 +1,340 @@
+"""A real Apache Kafka broker (KRaft, one node) for the tests and the benchmark.
+
+The jars come from Maven Central through ``kafka/pom.xml`` (``make kafka`` copies them to
+``.cache/kafka/lib``; ``KAFKA_LIB`` overrides the folder). No Docker and no Kafka download
+besides the pom: the broker runs as ``java -cp LIB/* kafka.Kafka server.properties`` after
+``kafka.tools.StorageTool format``, on free loopback ports, in its own process group.
+
+    with KafkaBroker(log_dir=tmp) as broker:
+        broker.url        # "kafka://127.0.0.1:PORT"  (BROKER_URL, as in production)
+        broker.bootstrap  # "127.0.0.1:PORT"
+
+It has the interface of `streaming.broker.EmbeddedBroker` (start/stop/pause/resume, url,
+bootstrap, pid, log_text, startup_seconds), so fixtures and the benchmark can take either.
+Storage is on disk under ``data_dir`` (a temporary folder unless given) and deleted at stop
+when it was temporary. Not used by the worker itself: production points BROKER_URL at its
+own Kafka.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from streaming.broker import BrokerStartError, _set_pdeathsig, free_port, kafka_api_versions_ok
+
+__all__ = ["KafkaBroker", "KafkaUnavailable", "kafka_lib_dir"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_LIB = ROOT / ".cache" / "kafka" / "lib"
+
+#: JVM options: a small heap, and the serial collector (one GC thread: the machines running
+#: the tests have 2 cores shared by many processes).
+JVM_OPTS = ("-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:MaxMetaspaceSize=192m",
+            "-Djava.awt.headless=true", "-Dfile.encoding=UTF-8")
+
+_LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.auth.name = kafka.authorizer.logger
+logger.auth.level = warn
+"""
+
+
+class KafkaUnavailable(RuntimeError):
+    """No Java or no Kafka jars: run ``make kafka`` (needs Maven and a JDK 17+)."""
+
+
+def kafka_lib_dir() -> Path:
+    """The folder with Kafka's jars (``KAFKA_LIB`` or ``.cache/kafka/lib``)."""
+    return Path(os.environ.get("KAFKA_LIB") or DEFAULT_LIB)
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if not found:
+        raise KafkaUnavailable("no java on PATH (a JDK 17+ is needed for the Kafka broker)")
+    return found
+
+
+def _cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class KafkaBroker:
+    """A single-node KRaft Kafka on loopback ports (broker + controller in one JVM).
+
+    ``overrides`` are extra ``server.properties`` lines (they win over the defaults below).
+    ``die_with_parent`` (Linux): SIGTERM the JVM when the starting thread exits.
+    """
+
+    kind = "kafka"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        log_dir: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 120.0,
+        heap: str = "512m",
+        overrides: dict[str, str] | None = None,
+        log_level: str = "INFO",
+        die_with_parent: bool = False,
+    ) -> None:
+        self.host = host
+        self._wanted_port = port
+        self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._own_data_dir = data_dir is None
+        self.startup_timeout = startup_timeout
+        self.heap = heap
+        self.overrides = dict(overrides or {})
+        self.log_level = log_level
+        self.die_with_parent = die_with_parent
+        self.port: int | None = None
+        self.controller_port: int | None = None
+        self.log_path: Path | None = None
+        self.startup_seconds: float | None = None
+        self.format_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._paused = False
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def bootstrap(self) -> str:
+        if self.port is None:
+            raise RuntimeError("broker not started")
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # ------------------------------------------------------------------ config
+    def properties(self, port: int, controller_port: int, data_dir: Path) -> dict[str, str]:
+        """``server.properties`` for one node that is broker and controller."""
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{port},CONTROLLER://{self.host}:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data_dir / "log"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "true",
+            "group.initial.rebalance.delay.ms": "0",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "background.threads": "4",
+            "log.flush.interval.messages": "9223372036854775807",
+            # Faust's table changelogs are compacted topics: keep the cleaner small
+            "log.cleaner.dedupe.buffer.size": "8388608",
+            "log.cleaner.threads": "1",
+            "delete.topic.enable": "true",
+        }
+        props.update(self.overrides)
+        return props
+
+    def _java_cmd(self, main: str, *args: str) -> list[str]:
+        lib = kafka_lib_dir()
+        if not lib.is_dir() or not any(lib.glob("kafka_2.13-*.jar")):
+            raise KafkaUnavailable(f"no Kafka jars in {lib}: run `make kafka` (Maven + JDK 17)")
+        assert self.log_path is not None
+        log4j = self.log_path.parent / "log4j2.properties"
+        log4j.write_text(_LOG4J2.format(level=self.log_level))
+        opts = [o for o in JVM_OPTS if not o.startswith("-Xmx")] + [f"-Xmx{self.heap}"]
+        return [_java(), *opts, f"-Dlog4j2.configurationFile={log4j}",
+                "-cp", f"{lib}/*", main, *args]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> KafkaBroker:
+        if self._proc is not None:
+            raise RuntimeError("broker already started")
+        log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="leadstream-kafka-log-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / "kafka.log"
+        if self._data_dir is None:
+            self._data_dir = Path(tempfile.mkdtemp(prefix="leadstream-kafka-"))
+        attempts = 1 if self._wanted_port is not None else 3
+        last: BrokerStartError | None = None
+        for _ in range(attempts):
+            port = self._wanted_port or free_port(self.host)
+            cport = free_port(self.host)
+            while cport == port:
+                cport = free_port(self.host)
+            try:
+                self._format_and_spawn(port, cport)
+                atexit.register(self.stop)
+                return self
+            except BrokerStartError as exc:
+                last = exc
+                self._kill_group(signal.SIGKILL)
+                self._reap(timeout=5.0)
+        assert last is not None
+        raise last
+
+    def _format_and_spawn(self, port: int, cport: int) -> None:
+        assert self.log_path is not None and self._data_dir is not None
+        data_dir = self._data_dir
+        props = self.properties(port, cport, data_dir)
+        conf = data_dir / "server.properties"
+        conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        t0 = time.monotonic()
+        if not (data_dir / "log" / "meta.properties").exists():
+            fmt = self._java_cmd("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                                 "-c", str(conf), "--ignore-formatted")
+            done = subprocess.run(fmt, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=self.startup_timeout, check=False)
+            if done.returncode != 0:
+                raise BrokerStartError(
+                    f"kafka storage format failed ({done.returncode}):\n"
+                    f"{(done.stdout + done.stderr).decode(errors='replace')[-4000:]}")
+        self.format_seconds = time.monotonic() - t0
+        cmd = self._java_cmd("kafka.Kafka", str(conf))
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
+        self._log_file.write(f"\n--- starting on {self.host}:{port} "
+                             f"(controller {cport}): {' '.join(cmd)}\n".encode())
+        self._log_file.flush()
+        t1 = time.monotonic()
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_set_pdeathsig if self.die_with_parent else None,
+        )
+        self.port, self.controller_port = port, cport
+        deadline = t1 + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerStartError(
+                    f"kafka exited with {self._proc.returncode} during startup; log "
+                    f"{self.log_path}:\n{self.log_text()[-4000:]}")
+            if kafka_api_versions_ok(self.host, port, timeout=1.0) and self._serving():
+                self.startup_seconds = time.monotonic() - t0
+                return
+            time.sleep(0.2)
+        raise BrokerStartError(
+            f"kafka did not answer on {self.host}:{port} within {self.startup_timeout}s; log "
+            f"{self.log_path}:\n{self.log_text()[-4000:]}")
+
+    def _serving(self) -> bool:
+        """The broker has registered with its controller (it answers Metadata with itself)."""
+        return "Kafka Server started" in self.log_text()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the JVM's group (a clean shutdown), SIGKILL after `timeout`. Idempotent."""
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.stop)
+            if self._paused:
+                self.resume()
+            self._kill_group(signal.SIGTERM)
+            if not self._reap(timeout=timeout):
+                self._kill_group(signal.SIGKILL)
+                self._reap(timeout=10.0)
+        if self._own_data_dir and self._data_dir is not None:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker (a crash); its storage is kept for a restart with `start`."""
+        own, self._own_data_dir = self._own_data_dir, False
+        self._kill_group(signal.SIGKILL)
+        self._reap(timeout=10.0)
+        self._own_data_dir = own
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    def _reap(self, timeout: float) -> bool:
+        if self._proc is None:
+            return True
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        self._proc = None
+        self._paused = False
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return True
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # ------------------------------------------------------------------ faults
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open, nothing answers."""
+        if self._proc is None:
+            raise RuntimeError("broker not started")
+        self._kill_group(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._proc is None:
+            raise RuntimeError("broker not started")
+        self._kill_group(signal.SIGCONT)
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    # ------------------------------------------------------------------ misc
+    def log_text(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> KafkaBroker:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running() else "stopped"
+        return f"<KafkaBroker {self.host}:{self.port} pid={self.pid} {state}>"
