@@ -155,6 +155,8 @@ class KafkaBroker:
             "num.partitions": "1",
             "auto.create.topics.enable": "true",
             "group.initial.rebalance.delay.ms": "0",
+            # the tests' workers use a 4 s session timeout (Kafka's minimum is 6 s)
+            "group.min.session.timeout.ms": "1000",
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "8",
             "transaction.state.log.replication.factor": "1",
@@ -215,6 +217,7 @@ class KafkaBroker:
     def _format_and_spawn(self, port: int, cport: int) -> None:
         assert self.log_path is not None and self._data_dir is not None
         data_dir = self._data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
         props = self.properties(port, cport, data_dir)
         conf = data_dir / "server.properties"
         conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
