@@ -8,7 +8,13 @@ CONSTRAINTS := constraints.txt
 STAMP := $(VENV)/.leadstream-installed
 RUNTIME_STAMP := $(VENV)/.leadstream-runtime-installed
 
-.PHONY: venv runtime tools test lint run simulate-sample constraints clean
+# Apache Kafka for the tests and the benchmark (kafka/pom.xml): jars fetched once from Maven Central.
+KAFKA_LIB := .cache/kafka/lib
+KAFKA_STAMP := .cache/kafka/.fetched
+# `make test`: everything but the slowest real-Kafka cases (.ci/run runs those in a second pass).
+PYTEST_MARKS ?= not kafka_slow
+
+.PHONY: venv runtime tools kafka test test-kafka-slow lint run simulate-sample constraints clean
 
 # dev: runtime + embedded broker + test and lint tools
 venv: $(STAMP)
@@ -47,8 +53,26 @@ tools:
 	      || echo "could not install chromium: the report browser test will fail"; \
 	  else echo "chromium missing: install Debian's chromium package (the report browser test needs it)"; fi; }
 
-test: venv tools
-	$(PY) -m pytest -q
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): kafka/pom.xml
+	@command -v mvn >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Maven and a JDK (Debian packages maven, openjdk-17-jdk-headless)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends maven openjdk-17-jdk-headless >/dev/null; \
+	  else echo "Maven and a JDK 17+ are needed to fetch Kafka (kafka/pom.xml)"; exit 1; fi; }
+	rm -rf $(KAFKA_LIB)
+	mvn -q -B -f kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	  -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
+	touch $(KAFKA_STAMP)
+
+test: venv tools kafka
+	$(PY) -m pytest -q -m "$(PYTEST_MARKS)"
+
+# The real-Kafka cases too slow for `make test` (CI runs them after it).
+test-kafka-slow: venv tools kafka
+	$(PY) -m pytest -q -m kafka_slow
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -63,5 +87,5 @@ simulate-sample: runtime
 	$(PY) app.py simulate --rules config/rules.yaml --interactions data/samples/interactions.jsonl --out out/sample
 
 clean:
-	rm -rf out/ build/ *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf out/ build/ *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .cache/
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -124,20 +124,45 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def start_broker(kind: str, work: Path) -> Any:
+    """The bench's broker, started: the embedded Tansu (``tansu``) or a real Apache Kafka
+    (``kafka``: KRaft, one node, jars from ``make kafka``; streaming/kafka_broker.py)."""
+    if kind == "kafka":
+        from streaming.kafka_broker import KafkaBroker
+
+        broker: Any = KafkaBroker(log_dir=work / "kafka", data_dir=work / "kafka-data",
+                                  die_with_parent=True, log_level="WARN")
+    else:
+        from streaming.broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True)
+    broker.start()
+    log(f"{kind} broker {broker.url} ready in {broker.startup_seconds:.1f}s")
+    return broker
+
+
+#: the worker settings the embedded-broker defaults would give (streaming/worker.py), for a
+#: worker reaching Tansu by BROKER_URL; real Kafka needs none
+BROKER_WORKER_ENV = {
+    "tansu": {"BROKER_LOG_END_PROBE": "true",
+              "CONSUMER_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS_EMBEDDED)},
+    "kafka": {},
+}
+
+
 def start_leadstream(broker_url: str, data_dir: Path, prefix: str, log_path: Path,
                      extra_env: dict[str, str] | None = None,
-                     fetch_wait_ms: int | None = None) -> tuple[Child, int]:
-    """`python app.py worker` against `broker_url`; returns (child, web port).
+                     fetch_wait_ms: int | None = None,
+                     kind: str = "tansu") -> tuple[Child, int]:
+    """`python app.py worker` against `broker_url` (a broker of `kind`); returns (child, web
+    port).
 
     `fetch_wait_ms`: run the bench-only launcher bench/apps/leadstream_fetchwait.py, which
     forces aiokafka's fetch_max_wait_ms (an experiment; the worker code is unchanged)."""
     port = free_port()
     env = base_env()
     env.update({"BROKER_URL": broker_url, "DATA_DIR": str(data_dir), "WEB_PORT": str(port),
-                "TOPIC_PREFIX": prefix, "LOG_LEVEL": "WARNING",
-                # the broker is the embedded Tansu, reached by URL: the worker's embedded defaults
-                "BROKER_LOG_END_PROBE": "true",
-                "CONSUMER_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS_EMBEDDED)})
+                "TOPIC_PREFIX": prefix, "LOG_LEVEL": "WARNING", **BROKER_WORKER_ENV[kind]})
     env.update(extra_env or {})
     script = ROOT / "app.py"
     if fetch_wait_ms is not None:

@@ -10,7 +10,7 @@ Subjects (each alone on the machine while it runs, reading the same pre-loaded t
   raw        aiokafka consumer, no group, getmany + orjson.loads per value (transport limit)
   naive      Faust agent, JSON values, `table[party] += score` on RocksDB (bench/apps/naive.py)
   empty      Faust agent doing nothing with raw bytes (bench/apps/empty.py; Faust's ceiling)
-  leadstream `python app.py worker` (BROKER_URL = the embedded broker, fresh DATA_DIR)
+  leadstream `python app.py worker` (BROKER_URL = the bench's broker, fresh DATA_DIR)
   latency    leadstream at --rate events/s for --duration s: per interaction, first outcome
              received by the bench - time the bench sent it (p50/p99); and to the decision
              (the outcome record's timestamp, set when the worker queues it)
@@ -31,6 +31,10 @@ record on any output or changelog topic), read back once its group has committed
 interaction and every lead event (`leadstream_matching_eps` stops at the last interaction's
 first outcome). Production time is excluded. Prints ONE JSON line on stdout; progress and
 errors on stderr; a subject that fails or times out is null, with its error under "errors".
+
+`--broker kafka` runs everything on a real Apache Kafka (KRaft, one node, jars from `make
+kafka`) instead of the embedded Tansu; the JSON line is the same, plus "broker" and
+"broker_start_s".
 """
 
 from __future__ import annotations
@@ -69,12 +73,16 @@ from bench.common import (
     percentile,
     produce,
     read_to_idle,
+    start_broker,
     start_leadstream,
     wait_committed,
     wait_healthy,
     wait_quiet,
 )
 from streaming.broker import EmbeddedBroker, free_port
+from streaming.kafka_broker import KafkaBroker
+
+Broker = EmbeddedBroker | KafkaBroker
 
 TOPIC = "interactions"
 SUBJECTS = ("raw", "naive", "empty", "core", "quix_window", "bytewax", "leadstream", "latency",
@@ -141,7 +149,7 @@ async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
     return {"eps": n / (last - first), "seconds": last - first}
 
 
-async def run_echo(broker: EmbeddedBroker, work: Path, args: Any) -> dict[str, Any]:
+async def run_echo(broker: Broker, work: Path, args: Any) -> dict[str, Any]:
     """Latency floor: bench/apps/echo.py forwards echo-in to echo-out; same load as latency."""
     await create_topics(broker.bootstrap, ["echo-in", "echo-out"])
     env = base_env()
@@ -182,7 +190,7 @@ async def run_echo(broker: EmbeddedBroker, work: Path, args: Any) -> dict[str, A
         child.stop()
 
 
-async def run_baseline(name: str, broker: EmbeddedBroker, ends: dict[int, int], work: Path,
+async def run_baseline(name: str, broker: Broker, ends: dict[int, int], work: Path,
                        args: Any, prof: Profiler) -> dict[str, Any]:
     n = sum(ends.values())
     marker = work / f"{name}.done.json"
@@ -235,7 +243,7 @@ async def wait_pipeline_done(bootstrap: str, group: str, ends: dict[int, int], t
         log(f"  worker busy for {busy:.0f}s after its last commit")
 
 
-async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
+async def run_leadstream_throughput(broker: Broker, child: Child,
                                     ends: dict[int, int], args: Any) -> dict[str, Any]:
     """events/s = N / (last output record of any kind - first outcome record), from the Kafka
     timestamps of the records; `matching_eps` stops at the last first-outcome instead."""
@@ -270,7 +278,7 @@ async def run_leadstream_throughput(broker: EmbeddedBroker, child: Child,
             "final": counts, "records": count}
 
 
-async def run_latency(broker: EmbeddedBroker, child: Child, args: Any, work: Path,
+async def run_latency(broker: Broker, child: Child, args: Any, work: Path,
                       source: str = TOPIC, outcomes: str = "interaction-outcomes",
                       name: str = "latency", rate: float | None = None,
                       day: int = 61) -> dict[str, Any]:
@@ -400,7 +408,9 @@ async def amain(args: Any) -> dict[str, Any]:
     if worker_env:
         out["experiment_worker_env"] = worker_env
     errors: dict[str, str] = {}
-    broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
+    broker = start_broker(args.broker, work)
+    out["broker"] = args.broker
+    out["broker_start_s"] = round(broker.startup_seconds, 1)
     try:
         await create_topics(broker.bootstrap, [TOPIC])
         ends, secs = await produce(broker.bootstrap, TOPIC,
@@ -464,7 +474,8 @@ async def amain(args: Any) -> dict[str, Any]:
             child, port = start_leadstream(broker.url, work / "leadstream-data", "",
                                            work / "leadstream.log",
                                            extra_env=worker_env,
-                                           fetch_wait_ms=args.fetch_wait_ms)
+                                           fetch_wait_ms=args.fetch_wait_ms,
+                                           kind=args.broker)
             try:
                 ready = await wait_healthy(child, port, 120)
                 out["leadstream_ready_s"] = round(ready, 1)
@@ -572,6 +583,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of offered load")
     ap.add_argument("--only", default="", help=f"comma list of {','.join(SUBJECTS)}")
     ap.add_argument("--quick", action="store_true", help="n=20k, parties=5k (smoke run)")
+    ap.add_argument("--broker", default="tansu", choices=["tansu", "kafka"],
+                    help="the embedded Tansu or a real Apache Kafka (`make kafka` first)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per subject, seconds")
     ap.add_argument("--latency-timeout", type=float, default=30.0,
                     help="seconds to wait for the last outcomes after the last send")

@@ -37,6 +37,11 @@ Options (`PatchOptions`, from streaming/settings.py; `apply(options)`):
 - ``fetch_max_wait_ms`` (CONSUMER_FETCH_MAX_WAIT_MS): Faust hard-codes
   ``fetch_max_wait_ms=1500`` for its worker consumer; Tansu answers a fetch with no new data
   only when that expires, which becomes decision latency. `_create_worker_consumer` sets it.
+  Real Kafka answers a waiting fetch as soon as data arrives, so by default (``BROKER_URL``
+  set, the variable unset) nothing is patched there.
+
+Both are installed only while on (`apply`): with a real Kafka the worker runs Faust's own
+`_highwaters` and `_create_worker_consumer` (`broker_workarounds_active`, logged at start).
 - ``drain_fast_path`` (CONSUMER_DRAIN_FAST_PATH): `Consumer._drain_messages` awaits
   ``wait_first(callback(message), suspend_flow.wait())`` per message (four tasks and an
   `asyncio.wait` each), so that a rebalance (suspend_flow) aborts a callback blocked on flow
@@ -65,7 +70,7 @@ class PatchOptions:
 
     #: correct the changelog ends Faust reads (Tansu's ListOffsets under-reports them)
     log_end_probe: bool = False
-    #: aiokafka ``fetch_max_wait_ms`` of Faust's worker consumer; None: Faust's 1500
+    #: aiokafka ``fetch_max_wait_ms`` of Faust's worker consumer; None: Faust's own (1500)
     fetch_max_wait_ms: int | None = None
     #: await the per-message callback directly when it cannot block
     drain_fast_path: bool = False
@@ -362,7 +367,11 @@ _applied = False
 
 def apply(options: PatchOptions | None = None) -> bool:
     """Install the fixes once and set `OPTIONS` (when given); False (and a warning) on a
-    Faust version they were not made for."""
+    Faust version they were not made for.
+
+    The two broker workarounds (`_highwaters` for the log end probe, `_create_worker_consumer`
+    for the fetch wait) are installed only while their option is on: with them off (real
+    Kafka, by default) Faust's own methods run, untouched."""
     global _applied, OPTIONS, _orig_highwaters, _orig_create_worker_consumer
     import faust
 
@@ -372,19 +381,30 @@ def apply(options: PatchOptions | None = None) -> bool:
         return False
     if options is not None:
         OPTIONS = options
-    if _applied:
-        return True
-    from faust.tables.recovery import Recovery
-    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
-    ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
-    _orig_highwaters = AIOKafkaConsumerThread._highwaters
-    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
-    _orig_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+    if not _applied:
+        from faust.tables.recovery import Recovery
+        from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+
+        Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
+        ThreadDelegateConsumer._getmany = _getmany  # type: ignore[method-assign]
+        _orig_highwaters = AIOKafkaConsumerThread._highwaters
+        _orig_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+        Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+        _applied = True
+    AIOKafkaConsumerThread._highwaters = (  # type: ignore[method-assign]
+        _highwaters if OPTIONS.log_end_probe else _orig_highwaters)
     AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
-        _create_worker_consumer)
-    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
-    _applied = True
+        _create_worker_consumer if OPTIONS.fetch_max_wait_ms is not None
+        else _orig_create_worker_consumer)
     return True
+
+
+def broker_workarounds_active() -> dict[str, bool]:
+    """Which embedded-broker workarounds are installed in this process (logged at start)."""
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    return {"log_end_probe": AIOKafkaConsumerThread._highwaters is _highwaters,
+            "fetch_wait": AIOKafkaConsumerThread._create_worker_consumer
+            is _create_worker_consumer}

@@ -21,9 +21,10 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 EventLoop = Literal["asyncio", "uvloop"]
 
-#: fetch wait defaults (ms): Kafka's own, and the embedded broker's (docs/STREAMING.md)
-FETCH_WAIT_MS_DEFAULT = 500
+#: fetch wait (ms) with the embedded broker (docs/STREAMING.md); with BROKER_URL: Faust's own
 FETCH_WAIT_MS_EMBEDDED = 50
+#: the fetch wait Faust hard-codes for its worker consumer (faust/transport/drivers/aiokafka.py)
+FETCH_WAIT_MS_FAUST = 1500
 
 _TOPIC_CHARS = re.compile(r"^[A-Za-z0-9._-]*$")
 
@@ -82,7 +83,8 @@ class Settings(BaseModel):
     #: ListOffsets reports the last batch's base offset + 1. Unset: on with the embedded broker
     broker_log_end_probe: bool | None = Field(None, alias="BROKER_LOG_END_PROBE")
     #: how long the broker may hold a fetch with no new data (Faust hard-codes 1500 ms; Tansu
-    #: holds every idle fetch that long). Unset: 500 (Kafka's default); 50 with the embedded broker
+    #: holds every idle fetch that long, Kafka answers when data comes). Unset: Faust's own
+    #: (nothing patched); 50 with the embedded broker
     consumer_fetch_max_wait_ms: int | None = Field(None, ge=0, le=60_000,
                                                    alias="CONSUMER_FETCH_MAX_WAIT_MS")
     #: deliver a record to its stream without Faust's per-record wait_first when nothing can block
@@ -168,11 +170,10 @@ class Settings(BaseModel):
         return self.broker_url is None
 
     @property
-    def fetch_max_wait_ms(self) -> int:
-        """`consumer_fetch_max_wait_ms`, or the default for an external broker."""
-        if self.consumer_fetch_max_wait_ms is not None:
-            return self.consumer_fetch_max_wait_ms
-        return FETCH_WAIT_MS_DEFAULT
+    def fetch_max_wait_ms(self) -> int | None:
+        """`consumer_fetch_max_wait_ms`; None: Faust's own (a real Kafka answers a waiting
+        fetch as soon as data arrives, so its wait costs no latency there)."""
+        return self.consumer_fetch_max_wait_ms
 
     @property
     def log_end_probe(self) -> bool:

@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from streaming.logs import setup_early_logging
-from streaming.settings import FETCH_WAIT_MS_EMBEDDED, Settings, SettingsError, load_settings
+from streaming.settings import (
+    FETCH_WAIT_MS_EMBEDDED,
+    FETCH_WAIT_MS_FAUST,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 log = logging.getLogger("leadstream.worker")
 
@@ -112,10 +118,12 @@ def _log_runtime(app: Any, settings: Settings) -> None:
     async def leadstream_runtime() -> None:
         loop = asyncio.get_running_loop()
         o = faust_patches.OPTIONS
+        wait = FETCH_WAIT_MS_FAUST if o.fetch_max_wait_ms is None else o.fetch_max_wait_ms
+        active = [k for k, on in faust_patches.broker_workarounds_active().items() if on]
         log.info("leadstream runtime: event loop %s.%s; fetch wait %s ms; log end probe %s; "
-                 "drain fast path %s", type(loop).__module__, type(loop).__qualname__,
-                 o.fetch_max_wait_ms, "on" if o.log_end_probe else "off",
-                 "on" if o.drain_fast_path else "off")
+                 "drain fast path %s; broker workarounds: %s", type(loop).__module__,
+                 type(loop).__qualname__, wait, "on" if o.log_end_probe else "off",
+                 "on" if o.drain_fast_path else "off", ", ".join(active) or "none")
 
     app.task(leadstream_runtime)
 

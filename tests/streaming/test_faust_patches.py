@@ -96,12 +96,22 @@ def test_all_patches_are_installed_and_options_set() -> None:
         assert faust_patches.OPTIONS is opts
         assert faust_patches.apply()  # no options: keeps them
         assert faust_patches.OPTIONS is opts
+        assert AIOKafkaConsumerThread._highwaters is faust_patches._highwaters
+        assert AIOKafkaConsumerThread._create_worker_consumer is (
+            faust_patches._create_worker_consumer)
+        assert faust_patches.broker_workarounds_active() == {"log_end_probe": True,
+                                                             "fetch_wait": True}
+        assert Consumer._drain_messages is faust_patches._drain_messages
+        # the defaults with BROKER_URL (real Kafka): Faust's own methods, untouched
+        assert faust_patches.apply(faust_patches.PatchOptions())
+        assert AIOKafkaConsumerThread._highwaters is faust_patches._orig_highwaters
+        assert AIOKafkaConsumerThread._create_worker_consumer is (
+            faust_patches._orig_create_worker_consumer)
+        assert faust_patches.broker_workarounds_active() == {"log_end_probe": False,
+                                                             "fetch_wait": False}
+        assert Consumer._drain_messages is faust_patches._drain_messages  # not a workaround
     finally:
         faust_patches.apply(before)
-    assert AIOKafkaConsumerThread._highwaters is faust_patches._highwaters
-    assert AIOKafkaConsumerThread._create_worker_consumer is (
-        faust_patches._create_worker_consumer)
-    assert Consumer._drain_messages is faust_patches._drain_messages
 
 
 # ---------------------------------------------------------------------------- drain fast path
@@ -319,7 +329,7 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
             listed = await consumer.end_offsets(tps)
             monkeypatch.setattr(faust_patches, "OPTIONS",
                                 faust_patches.PatchOptions(log_end_probe=True))
-            patched = await AIOKafkaConsumerThread._highwaters(thread_self, tps)
+            patched = await faust_patches._highwaters(thread_self, tps)
             monkeypatch.setattr(faust_patches, "OPTIONS", faust_patches.PatchOptions())
             unpatched = await AIOKafkaConsumerThread._highwaters(thread_self, tps)
             true = await true_end_offsets(consumer, [TopicPartition(*tp) for tp in tps])
@@ -370,6 +380,7 @@ def test_worker_runs_uvloop_and_the_patches(broker: Any, tmp_path: Any) -> None:
                              BROKER_LOG_END_PROBE="false")
         w.wait_ready()
         loop, wait, probe, fast = runtime_line(w)
-        assert loop.startswith("asyncio.") and (wait, probe, fast) == ("500", "off", "off")
+        # off: Faust's own fetch wait on a BROKER_URL; the harness sets 50 for Tansu
+        assert loop.startswith("asyncio.") and (wait, probe, fast) == ("50", "off", "off")
     finally:
         job.stop_all()

@@ -158,7 +158,8 @@ def test_streaming_patch_settings() -> None:
     assert (s.broker_log_end_probe, s.consumer_fetch_max_wait_ms, s.event_loop) == (
         None, None, None)
     o = patch_options(s)
-    assert (o.log_end_probe, o.fetch_max_wait_ms, o.drain_fast_path) == (False, 500, True)
+    # a real Kafka: no broker workaround (Faust's own fetch wait, no log end probe)
+    assert (o.log_end_probe, o.fetch_max_wait_ms, o.drain_fast_path) == (False, None, True)
     s = load_settings({"BROKER_URL": "kafka://k:9092", "BROKER_LOG_END_PROBE": "true",
                        "CONSUMER_FETCH_MAX_WAIT_MS": "15", "CONSUMER_DRAIN_FAST_PATH": "0",
                        "EVENT_LOOP": " AsyncIO "})
