@@ -24,6 +24,7 @@ import contextlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -81,6 +82,24 @@ def _java() -> str:
 def _cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def record_batch_sizes(segment: bytes) -> list[int]:
+    """Record counts of the v2 record batches in a Kafka log segment's bytes.
+
+    A batch: baseOffset int64, batchLength int32 (bytes after this field), then leader epoch,
+    magic (2), crc, attributes, lastOffsetDelta, two timestamps, producer id/epoch, base
+    sequence, and the record count (int32) at byte 57."""
+    out = []
+    pos = 0
+    while pos + 61 <= len(segment):
+        (length,) = struct.unpack_from(">i", segment, pos + 8)
+        if length <= 0 or segment[pos + 16] != 2:
+            break  # preallocated zeros or an older format: the end of the data
+        (count,) = struct.unpack_from(">i", segment, pos + 57)
+        out.append(count)
+        pos += 12 + length
+    return out
 
 
 class KafkaBroker:
@@ -324,6 +343,18 @@ class KafkaBroker:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    # ------------------------------------------------------------------ inspection
+    def batch_sizes(self, topic: str, partition: int) -> list[int]:
+        """Records per record batch in the partition's log segments, as stored: shows whether
+        producers' batches arrived whole (Tansu split some into one record per batch)."""
+        if self._data_dir is None:
+            raise RuntimeError("broker has no storage")
+        folder = self._data_dir / "log" / f"{topic}-{partition}"
+        sizes: list[int] = []
+        for seg in sorted(folder.glob("*.log")):
+            sizes += record_batch_sizes(seg.read_bytes())
+        return sizes
 
     # ------------------------------------------------------------------ misc
     def log_text(self) -> str:
