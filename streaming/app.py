@@ -78,7 +78,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "producer_linger": settings.producer_linger,
         "producer_acks": -1,
-        "processing_guarantee": "at_least_once",  # no transactions on the dev broker
+        # at_least_once + idempotent state by default (docs/STREAMING.md); Tansu has no
+        # transactions
+        "processing_guarantee": settings.processing_guarantee,
         "web_enabled": True,
         "web_bind": settings.web_bind,
         "web_host": "127.0.0.1" if settings.web_bind in ("127.0.0.1", "localhost")

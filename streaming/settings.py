@@ -13,13 +13,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 __all__ = ["Settings", "SettingsError", "default_rules_path", "load_settings", "project_home"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 EventLoop = Literal["asyncio", "uvloop"]
+Guarantee = Literal["at_least_once", "exactly_once"]
 
 #: fetch wait (ms) with the embedded broker (docs/STREAMING.md); with BROKER_URL: Faust's own
 FETCH_WAIT_MS_EMBEDDED = 50
@@ -76,6 +84,9 @@ class Settings(BaseModel):
     broker_commit_interval: float = Field(2.8, gt=0, alias="BROKER_COMMIT_INTERVAL")
     #: seconds a starting worker waits for BROKER_URL to answer before it gives up (0: no wait)
     broker_wait_timeout: float = Field(300.0, ge=0, alias="BROKER_WAIT_TIMEOUT")
+    #: Faust's processing guarantee; exactly_once needs a real Kafka (transactions): see
+    #: docs/STREAMING.md for why the deployment keeps at_least_once
+    processing_guarantee: Guarantee = Field("at_least_once", alias="PROCESSING_GUARANTEE")
     #: bytes per producer record batch; unset: aiokafka's 16384
     producer_max_batch_size: int | None = Field(None, ge=1, alias="PRODUCER_MAX_BATCH_SIZE")
     producer_linger: float = Field(0.005, ge=0, le=1, alias="PRODUCER_LINGER")
@@ -135,10 +146,18 @@ class Settings(BaseModel):
     def _upper(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
 
-    @field_validator("event_loop", "log_format", mode="before")
+    @field_validator("event_loop", "log_format", "processing_guarantee", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("processing_guarantee")
+    @classmethod
+    def _transactions_need_kafka(cls, v: str, info: ValidationInfo) -> str:
+        if v == "exactly_once" and info.data.get("broker_url") is None:
+            raise ValueError("exactly_once needs BROKER_URL (a Kafka with transactions; the "
+                             "embedded broker has none)")
+        return v
 
     @field_validator("topic_prefix", "app_id")
     @classmethod

@@ -203,3 +203,16 @@ def test_batch_settings_bounded() -> None:
     assert load_settings({}).batch_max == 500
     with pytest.raises(SettingsError, match="BATCH_MAX"):
         load_settings({"BATCH_MAX": "0"})
+
+
+def test_processing_guarantee() -> None:
+    from streaming.app import faust_options
+
+    assert load_settings({}).processing_guarantee == "at_least_once"
+    s = load_settings({"BROKER_URL": "kafka://k:9092", "PROCESSING_GUARANTEE": " Exactly_Once"})
+    assert faust_options(s)["processing_guarantee"] == "exactly_once"
+    with pytest.raises(SettingsError) as err:  # the embedded broker has no transactions
+        load_settings({"PROCESSING_GUARANTEE": "exactly_once"})
+    assert err.value.errors[0].startswith("PROCESSING_GUARANTEE: exactly_once needs BROKER_URL")
+    with pytest.raises(SettingsError, match="PROCESSING_GUARANTEE"):
+        load_settings({"BROKER_URL": "kafka://k:9092", "PROCESSING_GUARANTEE": "twice"})
