@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.brokers import BROKERS_KAFKA_SLOW
 from tests.streaming import data
 from tests.streaming.harness import AnyBroker, Job, diff, simulate, write_jsonl
 
@@ -54,6 +55,7 @@ def test_restart_after_sigterm_mid_stream(any_broker: AnyBroker, tmp_path: Path)
     _run(any_broker, tmp_path, signal.SIGTERM)
 
 
+@pytest.mark.parametrize("any_broker", BROKERS_KAFKA_SLOW, indirect=True)
 def test_restart_after_sigkill_mid_stream(any_broker: AnyBroker, tmp_path: Path) -> None:
     """A crash: local tables are rebuilt from the changelogs (worker.running marker), so
     state is never ahead of the outputs the producer delivered."""

@@ -64,6 +64,7 @@ def _compare(stream: Finals, tmp_path: Path, lines: list[bytes], crash: bool = F
 # ---------------------------------------------------------------------------- (a) kill -9
 @pytest.mark.broker
 @pytest.mark.slow
+@pytest.mark.parametrize("any_broker", BROKERS_KAFKA_SLOW, indirect=True)
 def test_kill9_at_three_points(any_broker: AnyBroker, tmp_path: Path) -> None:
     """SIGKILL the worker while each of the 2nd, 3rd and 4th quarters of the input is being
     consumed (the 1st is consumed in full), restart on the same DATA_DIR each time (local
