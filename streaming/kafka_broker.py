@@ -57,6 +57,9 @@ logger.state.name = state.change.logger
 logger.state.level = warn
 logger.auth.name = kafka.authorizer.logger
 logger.auth.level = warn
+# "Kafka Server started" is the readiness mark (KafkaBroker._serving), whatever the level
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = info
 """
 
 
