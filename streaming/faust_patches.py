@@ -24,6 +24,16 @@ drained (no record processed, nothing committed). `_getmany` below passes a copy
 (and does not fetch with an empty one), and rewinds any partition whose records come back
 after it stopped being active, so a record is never skipped without being fetched again.
 
+Third fix (real Kafka only; found by tests/streaming on Kafka: about one fresh worker in five
+stalled): Faust creates its topics at start (`Transport._really_create_topic`) and returns as
+soon as the controller answers CreateTopics, then joins the group. Kafka's metadata can lag
+that answer by a moment; when the group leader's metadata does not show a topic yet, Faust's
+assignor logs "Ignoring missing topic" and assigns none of its partitions, and nothing asks
+for a new assignment until the consumer's metadata ages out (aiokafka: 5 minutes). A fresh
+deployment so left `leadstream-lead-events` unconsumed (leads never processed) for minutes.
+`_really_create_topic` below waits, bounded, until the broker's metadata lists the new topic
+with a leader for every partition before it returns.
+
 Options (`PatchOptions`, from streaming/settings.py; `apply(options)`):
 
 - ``log_end_probe`` (BROKER_LOG_END_PROBE): Tansu answers ListOffsets(latest) with the base
@@ -143,6 +153,50 @@ async def _getmany(self: Any, active_partitions: Any, timeout: float) -> Any:
         except Exception as exc:  # revoked meanwhile: the next assignment seeks it anyway
             log.info("rewind of %s[%s] skipped: %r", tp.topic, tp.partition, exc)
     return records
+
+
+# ---------------------------------------------------------------------------- topic creation
+_orig_really_create_topic: Any = None
+
+#: how long a created topic may take to show in the broker's metadata before Faust goes on
+TOPIC_METADATA_WAIT_S = 30.0
+
+
+async def topic_in_metadata(client: Any, topic: str, partitions: int,
+                            timeout: float = TOPIC_METADATA_WAIT_S) -> bool:
+    """Poll the broker's metadata (`client.fetch_all_metadata()`) until `topic` has
+    `partitions` partitions, each with a leader; False when `timeout` runs out."""
+    from aiokafka import TopicPartition  # type: ignore[import-untyped]
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.05
+    while True:
+        md = await client.fetch_all_metadata()
+        parts = md.partitions_for_topic(topic) or set()
+        if len(parts) >= partitions and all(
+                (md.leader_for_partition(TopicPartition(topic, p)) or -1) >= 0 for p in parts):
+            return True
+        if asyncio.get_running_loop().time() + delay > deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+async def _really_create_topic(self: Any, owner: Any, client: Any, topic: str,
+                               partitions: int, replication: int, **kwargs: Any) -> None:
+    """`Transport._really_create_topic` that returns once the topic is in the metadata."""
+    await _orig_really_create_topic(self, owner, client, topic, partitions, replication,
+                                    **kwargs)
+    if getattr(owner, "should_stop", False):
+        return
+    try:
+        seen = await topic_in_metadata(client, topic, partitions)
+    except Exception as exc:  # no worse than before: Faust goes on as it did
+        log.warning("topic %s: metadata check failed: %r", topic, exc)
+        return
+    if not seen:
+        log.warning("topic %s not in the broker's metadata %.0f s after its creation",
+                    topic, TOPIC_METADATA_WAIT_S)
 
 
 # ---------------------------------------------------------------------------- log end probe
@@ -373,6 +427,7 @@ def apply(options: PatchOptions | None = None) -> bool:
     for the fetch wait) are installed only while their option is on: with them off (real
     Kafka, by default) Faust's own methods run, untouched."""
     global _applied, OPTIONS, _orig_highwaters, _orig_create_worker_consumer
+    global _orig_really_create_topic
     import faust
 
     if faust.__version__ not in PATCHED_VERSIONS:
@@ -381,7 +436,7 @@ def apply(options: PatchOptions | None = None) -> bool:
         return False
     if options is not None:
         OPTIONS = options
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 
     if not _applied:
         from faust.tables.recovery import Recovery
@@ -392,6 +447,8 @@ def apply(options: PatchOptions | None = None) -> bool:
         _orig_highwaters = AIOKafkaConsumerThread._highwaters
         _orig_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
         Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+        _orig_really_create_topic = Transport._really_create_topic
+        Transport._really_create_topic = _really_create_topic  # type: ignore[method-assign]
         _applied = True
     AIOKafkaConsumerThread._highwaters = (  # type: ignore[method-assign]
         _highwaters if OPTIONS.log_end_probe else _orig_highwaters)

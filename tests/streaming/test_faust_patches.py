@@ -384,3 +384,58 @@ def test_worker_runs_uvloop_and_the_patches(broker: Any, tmp_path: Any) -> None:
         assert loop.startswith("asyncio.") and (wait, probe, fast) == ("50", "off", "off")
     finally:
         job.stop_all()
+
+
+# ---------------------------------------------------------------------------- topic creation
+class _Metadata:
+    def __init__(self, parts: set[int], leader: int) -> None:
+        self.parts, self.leader = parts, leader
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return self.parts or None
+
+    def leader_for_partition(self, tp: Any) -> int:
+        return self.leader
+
+
+class _Client:
+    """Metadata as Kafka gives it just after CreateTopics: first unknown, then without a
+    leader, then complete."""
+
+    def __init__(self, answers: list[_Metadata]) -> None:
+        self.answers, self.calls = answers, 0
+
+    async def fetch_all_metadata(self) -> _Metadata:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+def test_created_topic_is_waited_for_in_the_metadata() -> None:
+    client = _Client([_Metadata(set(), -1), _Metadata({0, 1, 2, 3}, -1),
+                      _Metadata({0, 1, 2, 3}, 1)])
+    assert asyncio.run(faust_patches.topic_in_metadata(client, "t", 4, timeout=5))
+    assert client.calls == 3
+    never = _Client([_Metadata({0, 1}, 1)])  # fewer partitions than created: bounded wait
+    assert not asyncio.run(faust_patches.topic_in_metadata(never, "t", 4, timeout=0.3))
+
+
+def test_really_create_topic_waits_after_the_original(monkeypatch: Any) -> None:
+    from faust.transport.drivers.aiokafka import Transport
+
+    assert faust_patches.apply()
+    assert Transport._really_create_topic is faust_patches._really_create_topic
+    order: list[str] = []
+
+    async def original(self: Any, owner: Any, client: Any, topic: str, partitions: int,
+                       replication: int, **kw: Any) -> None:
+        order.append(f"create {topic} {partitions}")
+
+    async def in_metadata(client: Any, topic: str, partitions: int) -> bool:
+        order.append(f"wait {topic} {partitions}")
+        return True
+
+    monkeypatch.setattr(faust_patches, "_orig_really_create_topic", original)
+    monkeypatch.setattr(faust_patches, "topic_in_metadata", in_metadata)
+    owner = SimpleNamespace(should_stop=False)
+    asyncio.run(faust_patches._really_create_topic(None, owner, None, "x", 4, 1, timeout=9))
+    assert order == ["create x 4", "wait x 4"]
