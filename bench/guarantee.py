@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import statistics
 import sys
@@ -100,11 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-party", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=1, help="kill runs per guarantee")
     ap.add_argument("--guarantees", default="at_least_once,exactly_once")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (worker logs)")
     args = ap.parse_args(argv)
     lines = data.interactions(parties=args.parties, per_party=args.per_party, seed=41)
     result: dict[str, Any] = {"interactions": len(lines)}
-    with tempfile.TemporaryDirectory(prefix="leadstream-guarantee-") as tmp:
-        work = Path(tmp)
+    work = Path(tempfile.mkdtemp(prefix="leadstream-guarantee-"))
+    try:
         with KafkaBroker(log_dir=work / "kafka", die_with_parent=True, log_level="WARN") as b:
             result["kafka_start_s"] = round(b.startup_seconds or 0.0, 1)
             for guarantee in args.guarantees.split(","):
@@ -117,6 +119,11 @@ def main(argv: list[str] | None = None) -> None:
                 result[guarantee] = {"kill9": runs,
                                      "clean": run_once(b, work / f"{guarantee}-clean", lines,
                                                        guarantee, kill=False)}
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result), flush=True)
 
 
