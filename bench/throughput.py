@@ -127,7 +127,11 @@ async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = sorted(consumer.partitions_for_topic(TOPIC) or [])
+        parts = consumer.partitions_for_topic(TOPIC)
+        if not parts:  # not in a group-less consumer's metadata yet (seen on Kafka)
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = consumer.partitions_for_topic(TOPIC) or set()
+        parts = sorted(parts)
         tps = [TopicPartition(TOPIC, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
