@@ -299,13 +299,6 @@ class KafkaBroker:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
 
-    def kill(self) -> None:
-        """SIGKILL the broker (a crash); its storage is kept for a restart with `start`."""
-        own, self._own_data_dir = self._own_data_dir, False
-        self._kill_group(signal.SIGKILL)
-        self._reap(timeout=10.0)
-        self._own_data_dir = own
-
     def _kill_group(self, sig: signal.Signals) -> None:
         if self._proc is None:
             return
