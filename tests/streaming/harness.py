@@ -56,13 +56,14 @@ TEST_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 
-#: Per broker kind, what the worker's embedded-broker defaults would set (streaming/worker.py):
-#: the tests reach Tansu by BROKER_URL, so they set them themselves. Real Kafka gets none of
-#: them: the worker runs there exactly as in production.
+#: Per broker kind, the embedded-broker workarounds the tests need: they reach Tansu by
+#: BROKER_URL, so they set them themselves. Real Kafka gets none: the worker runs there
+#: exactly as in production.
 BROKER_ENV: dict[str, dict[str, str]] = {
     # Tansu under-reports ListOffsets ends (faust_patches log end probe) and holds an idle
-    # fetch for the whole wait
-    "tansu": {"BROKER_LOG_END_PROBE": "true", "CONSUMER_FETCH_MAX_WAIT_MS": "50"},
+    # fetch for the whole wait: 500 ms, the wait these tests have always run with (the
+    # mid-stream stops are timed against it; the embedded default is 50)
+    "tansu": {"BROKER_LOG_END_PROBE": "true", "CONSUMER_FETCH_MAX_WAIT_MS": "500"},
     "kafka": {},
 }
 
