@@ -27,7 +27,7 @@ from typing import Any
 
 from streaming.kafka_broker import KafkaBroker
 from tests.streaming import data
-from tests.streaming.harness import Job, simulate, write_jsonl
+from tests.streaming.harness import Job, diff, simulate, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "config" / "examples" / "vision-enterprises.yaml"
@@ -79,10 +79,13 @@ def _run(broker: KafkaBroker, work: Path, lines: list[bytes], guarantee: str,
     finally:
         job.stop_all()
     sim = simulate(RULES, work / "sim", interactions=write_jsonl(work / "in.jsonl", lines))
-    equal = stream.after_crash().comparable() == sim.after_crash().comparable()
+    a, b = stream.after_crash(), sim.after_crash()
+    equal = a.comparable() == b.comparable()
     out: dict[str, Any] = {"ready_s": round(statistics.mean(ready), 2),
                            "busy_s": round(seconds, 2), "kills_mid_stream": kills,
                            "equals_simulate": equal}
+    if not equal:
+        out["difference"] = diff(a, b)[:3000]
     for base, recs in sent.items():
         seen: set[tuple[Any, bytes]] = set()
         repeats = 0
