@@ -117,6 +117,10 @@ def patch_options(settings: Settings) -> faust_patches.PatchOptions:
 
 def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     faust_patches.apply(patch_options(settings))
+    if settings.processing_guarantee == "exactly_once":
+        log.warning("PROCESSING_GUARANTEE=exactly_once: Faust then commits offsets without "
+                    "flushing the outputs first; a hard kill can lose or reorder records "
+                    "(measured: docs/STREAMING.md). Use at_least_once in production.")
     app = faust.App(settings.faust_app_id, **faust_options(settings))
     names = TopicNames.with_prefix(settings.topic_prefix)
     topics = declare_topics(app, names, settings.topic_partitions, settings.topic_replication)
