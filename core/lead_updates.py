@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.assignment import manual_event
 from core.lead_update_fields import validate_lead_update
 from core.matching import lead_ref
 from core.processing import merge_attributes
@@ -123,8 +124,8 @@ def apply_lead_update(state: PartyState, doc: dict[str, Any], rules: Rules,
         event = LeadEvent(LeadEventKind.STATUS, lead_id, party_id, at, rules.version,
                           status=status)
     events = [event]
-    # assignment by hand (CONTRACT §11, core/assignment.py, lane h3): an `owner` in the
-    # update appends its ASSIGNED event here, after the edit
+    if "owner" in doc:  # assigned by hand (CONTRACT §11), after the edit
+        events.append(manual_event(lead_id, party_id, doc["owner"], at, rules.version))
     return UpdateDecision(d.freeze(), events)
 
 

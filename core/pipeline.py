@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core import assignment as asg
 from core import report as rep
 from core import timeline as tl
 from core.lead_updates import LeadOwner, OwnerLookup, apply_lead_update, parse_lead_update
 from core.matching import MatchDecision, match_interaction
-from core.processing import apply_lead_event
+from core.processing import UnknownLead, apply_lead_event
 from core.validation import InvalidRecord, parse_interaction
 from models.records import (
     JSON,
@@ -159,6 +160,21 @@ def handle_party_import(raw: Raw, rules: Rules,
             decision.result.to_json())
 
 
+def apply_lead_change(old: Lead | None, ev: LeadEvent, rules: Rules,
+                      territories: dict[str, asg.TerritoryState]) -> Lead:
+    """Processing (§3), then assignment (§11) over the territories' state, synchronously."""
+    if ev.kind is LeadEventKind.ASSIGNED:
+        if old is None:
+            raise UnknownLead(ev.lead_id, ev.kind.value)
+        new = asg.apply_assigned(old, ev, rules)
+    else:
+        new = apply_lead_event(old, ev, rules)
+    done = asg.follow(old, new, territories, rules, ev.at, asg.trigger_of(ev.kind),
+                      external=ev.kind is LeadEventKind.REGISTERED)
+    assert done is not None
+    return done
+
+
 @dataclass(slots=True)
 class Emitted:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -220,6 +236,8 @@ class Pipeline:
         #: lead id -> its history (core/timeline.py), until the lead is deleted
         self.history: dict[str, list[JSON]] = {}
         self.osr_party: dict[str, str] = {}
+        #: territory id -> its assignment state: global, leads assigned in input order (§11)
+        self.territories: dict[str, asg.TerritoryState] = {}
         self.report: rep.Report = rep.initialize()
         # batch mode (`begin_batch`): the running batch's writes, as the agent's TableBatches
         self._batch_headers: dict[str, bytes] | None = None
@@ -336,7 +354,7 @@ class Pipeline:
         out = []
         for ev in events:
             old = self.leads.get(ev.lead_id)
-            lead = apply_lead_event(old, ev, self.rules)
+            lead = apply_lead_change(old, ev, self.rules, self.territories)
             if self.keep_history:
                 tl.append_history(self.history.setdefault(ev.lead_id, []),
                                   tl.history_entries(old, lead, ev))

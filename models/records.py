@@ -222,6 +222,7 @@ class LeadEventKind(StrEnum):
     REGISTERED = "REGISTERED"  # an external lead made known (lead-updates / --leads)
     EDITED = "EDITED"          # a lead update changed the lead's data (CONTRACT §10)
     DELETED = "DELETED"        # a lead update deleted the lead: a tombstone on `leads`
+    ASSIGNED = "ASSIGNED"      # an owner: set by hand, or decided by a territory (§11)
 
 
 class Trigger(StrEnum):
@@ -250,6 +251,7 @@ class LeadEvent:
     # CREATED, LINKED, IMPORTED: the links this decision made to the lead (Link.to_json()),
     # kept in the lead's timeline (core/timeline.py)
     links: tuple[JSON, ...] = ()
+    assignment: JSON | None = None     # ASSIGNED (core/assignment.py)
 
     def to_json(self) -> JSON:
         return {
@@ -258,6 +260,7 @@ class LeadEvent:
             "lead": self.lead.to_json() if self.lead else None,
             "interaction_id": self.interaction_id, "score": self.score, "status": self.status,
             "changes": self.changes, "links": list(self.links),
+            "assignment": self.assignment,
         }
 
     @classmethod
@@ -268,5 +271,5 @@ class LeadEvent:
             lead=Lead.from_json(d["lead"]) if d.get("lead") else None,
             interaction_id=d.get("interaction_id"), score=d.get("score") or 0,
             status=d.get("status"), changes=d.get("changes"),
-            links=tuple(d.get("links") or ()),
+            links=tuple(d.get("links") or ()), assignment=d.get("assignment"),
         )
