@@ -160,9 +160,17 @@ def handle_party_import(raw: Raw, rules: Rules,
             decision.result.to_json())
 
 
+NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTERED)
+
+
 def apply_lead_change(old: Lead | None, ev: LeadEvent, rules: Rules,
                       territories: dict[str, asg.TerritoryState]) -> Lead:
-    """Processing (§3), then assignment (§11) over the territories' state, synchronously."""
+    """Processing (§3), then assignment (§11) over the territories' state, synchronously.
+
+    A creation event for a lead already known is a repeat (a batch delivered again): the lead
+    stays as it is, as the processing agent skips it."""
+    if old is not None and ev.kind in NEW_LEAD:
+        return old
     if ev.kind is LeadEventKind.ASSIGNED:
         if old is None:
             raise UnknownLead(ev.lead_id, ev.kind.value)
