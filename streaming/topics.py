@@ -7,8 +7,9 @@
 | lead-updates | party_id | sales system | matching |
 | lead-imports | orig_system_reference | `app.py import` | imports |
 | leadstream-party-imports (internal) | party_id | imports | matching |
-| leadstream-lead-events (internal) | party_id | matching | processing |
+| leadstream-lead-events (internal) | party_id | matching, assignment | processing |
 | leadstream-lead-owners (internal) | lead_id | matching | owners |
+| leadstream-assignments (internal) | territory id | processing, assignment | assignment |
 | leads | lead_id | processing | users |
 | interaction-leads | interaction_lead_id | matching | users |
 | interaction-outcomes | interaction_id | matching, feeds | users |
@@ -40,6 +41,7 @@ LEAD_IMPORT_RESULTS = "lead-import-results"
 LEAD_EVENTS = "leadstream-lead-events"
 PARTY_IMPORTS = "leadstream-party-imports"
 LEAD_OWNERS = "leadstream-lead-owners"
+ASSIGNMENTS = "leadstream-assignments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class TopicNames:
     lead_events: str
     party_imports: str
     lead_owners: str
+    assignments: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> TopicNames:
@@ -76,6 +79,7 @@ class TopicNames:
             lead_events=prefix + LEAD_EVENTS,
             party_imports=prefix + PARTY_IMPORTS,
             lead_owners=prefix + LEAD_OWNERS,
+            assignments=prefix + ASSIGNMENTS,
         )
 
     def all(self) -> list[str]:
@@ -92,6 +96,7 @@ class TopicNames:
 _CODES = {
     INTERACTIONS: "i", FEED_CALLCENTER: "fc", FEED_WEB: "fw", LEAD_UPDATES: "u",
     LEAD_IMPORTS: "li", PARTY_IMPORTS: "pi", LEAD_EVENTS: "le", LEAD_OWNERS: "lo",
+    ASSIGNMENTS: "as",
 }
 
 
@@ -108,6 +113,7 @@ class Topics:
     party_imports: Any
     lead_events: Any
     lead_owners: Any
+    assignments: Any
     matching_sources: Any  # interactions + lead-updates + party-imports, one co-partitioned set
     feed_sources: Any  # feed.callcenter + feed.web
     outputs: tuple[Any, ...]
@@ -115,6 +121,7 @@ class Topics:
     def every(self) -> list[Any]:
         return [self.interactions, self.feed_callcenter, self.feed_web, self.lead_updates,
                 self.lead_imports, self.party_imports, self.lead_events, self.lead_owners,
+                self.assignments,
                 *self.outputs]
 
 
@@ -145,6 +152,7 @@ def declare_topics(app: faust.App, names: TopicNames, partitions: int,
         party_imports=topic(names.party_imports),
         lead_events=topic(names.lead_events),
         lead_owners=topic(names.lead_owners),
+        assignments=topic(names.assignments),
         matching_sources=topic(names.interactions, names.lead_updates, names.party_imports),
         feed_sources=topic(names.feed_callcenter, names.feed_web),
         outputs=outputs,

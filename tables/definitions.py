@@ -9,6 +9,7 @@ table partition, each changelogged to ``<TOPIC_PREFIX><APP_ID>-<table>-changelog
 | imported | `osr_key` (source system + OSR) | `{"party_id", "offset"}` (first party) | imports |
 | lead-owners | lead_id | `{"party_id", "deleted"}`: whose lead id it is (CONTRACT §10) | owners |
 | reports | agent name | `{"o": progress, "c": counts}` (agents/report_state.py) | 3 agents |
+| territories | territory id | `{"state", "progress": {sender: [offset, i]}}` | assignment |
 
 All are partitioned like their source topics (keyed by party, OSR, resp. lead id), so every
 read is local. No windowed tables: the lookback window is event time, kept in PartyState
@@ -28,6 +29,7 @@ LEADS = "leads"
 IMPORTED = "imported"
 LEAD_OWNERS = "lead-owners"
 REPORTS = "reports"
+TERRITORIES = "territories"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,13 @@ class Tables:
     leads: Any
     imported: Any
     lead_owners: Any
+    territories: Any
     reports: Any = None
 
     def all(self) -> dict[str, Any]:
         out = {PARTIES: self.parties, PARTY_PARTS: self.party_parts, LEADS: self.leads,
-               IMPORTED: self.imported, LEAD_OWNERS: self.lead_owners}
+               IMPORTED: self.imported, LEAD_OWNERS: self.lead_owners,
+               TERRITORIES: self.territories}
         if self.reports is not None:
             out[REPORTS] = self.reports
         return out
@@ -61,4 +65,6 @@ def define_tables(app: Any, partitions: int, options: RocksOptions) -> Tables:
         imported=table(IMPORTED, "source system + orig_system_reference -> imported lead"),
         lead_owners=table(LEAD_OWNERS, "lead_id -> the party it belongs to (and deleted)"),
         reports=table(REPORTS, "agent -> its Lead Linking Report counts and their progress"),
+        territories=table(TERRITORIES, "territory id -> round-robin weights, open leads per "
+                          "member, sender progress"),
     )

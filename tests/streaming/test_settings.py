@@ -127,9 +127,9 @@ def test_rocks_options_are_fresh_and_capped() -> None:
 
 def test_topic_codes() -> None:
     n = TopicNames.with_prefix("p.")
-    assert len(set(n.all())) == 13
-    assert [n.code(t) for t in (n.interactions, n.feed_web, n.party_imports, n.lead_owners)] \
-        == ["i", "fw", "pi", "lo"]
+    assert len(set(n.all())) == 14  # + leadstream-assignments (CONTRACT §11)
+    assert [n.code(t) for t in (n.interactions, n.feed_web, n.party_imports, n.lead_owners,
+                                n.assignments)] == ["i", "fw", "pi", "lo", "as"]
 
 
 @pytest.mark.parametrize("args, level, expected_tail", [
