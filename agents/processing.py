@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
+from agents.assign_flow import AssignFlow
 from agents.runtime import Runtime
+from core import assignment as asg
 from core.processing import BadLeadEvent, UnknownLead, apply_lead_event
 from core.timeline import append_history, history_entries
 from models.records import Lead, LeadEvent, LeadEventKind
@@ -53,17 +55,28 @@ def register(rt: Runtime) -> Any:
             return  # redelivered, a repeated creation, or for a deleted lead: nothing to do
         old = Lead.from_json(stored["lead"]) if stored is not None else None
         rules = rt.holder.current
+        flow = AssignFlow(rt, message, stored, rules)
         try:
-            new = apply_lead_event(old, ev, rules)
+            if ev.kind is LeadEventKind.ASSIGNED and not (ev.assignment or {}).get("manual"):
+                new = await flow.decided(old, ev)
+            else:
+                if ev.kind is LeadEventKind.ASSIGNED:
+                    if old is None:
+                        raise UnknownLead(ev.lead_id, ev.kind.value)
+                    new = asg.apply_assigned(old, ev, rules)
+                else:
+                    new = apply_lead_event(old, ev, rules)
+                new = await flow.follow(old, new, ev)
         except (UnknownLead, BadLeadEvent) as exc:
             await rt.dead_letter(message, str(exc), "invalid_lead_event", AGENT)
             return
         history = append_history((stored or {}).get("history") or [],
                                  history_entries(old, new, ev))
-        if new is None:  # deleted: a tombstone on `leads`; the table keeps a marker
-            await rt.send(names.leads, key, None)
-            leads.put(message.partition, key,
-                      dumps({"deleted": True, "offset": message.offset}))
+        if new is None:
+            if old is not None:  # deleted: a tombstone on `leads`; the table keeps a marker
+                await rt.send(names.leads, key, None)
+                leads.put(message.partition, key,
+                          dumps({"deleted": True, "offset": message.offset}))
             return
         doc = new.to_json()
         if old is None or doc != old.to_json():
@@ -73,7 +86,8 @@ def register(rt: Runtime) -> Any:
             metrics.count_funnel(old, new, {s.code for s in statuses if s.open},
                                  {s.code for s in statuses if s.won})
         leads.put(message.partition, key,
-                  dumps({"lead": doc, "offset": message.offset, "history": history}))
+                  dumps({"lead": doc, "offset": message.offset, "history": history,
+                         **flow.pending()}))
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:
@@ -95,5 +109,11 @@ def _count(old: Lead | None, new: Lead, ev: LeadEvent) -> None:
         metrics.LEADS_CREATED.labels(origin=new.origin).inc()
     done = len(old.processing) if old is not None else len(ev.lead.processing if ev.lead else [])
     for entry in new.processing[done:]:
+        if entry.get("engine") == asg.ENGINE:
+            metrics.ASSIGNMENTS.labels(
+                territory=str(entry.get("rule_set_id") or "none"),
+                result=asg.outcome_label(entry.get("rule_set_id"), entry.get("result"))
+                if entry.get("trigger") != asg.MANUAL else "manual").inc()
+            continue
         metrics.PROCESSING_RESULTS.labels(engine=str(entry.get("engine")),
                                           result=_label(entry.get("result"))).inc()

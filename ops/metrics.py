@@ -80,6 +80,16 @@ PARTS_REPAIRED = Counter(
     "leadstream_parts_repaired",
     "Party parts a batch lost in a crash had written ahead of their header, set back.",
     registry=REGISTRY)
+ASSIGNMENTS = Counter(
+    "leadstream_assignments",
+    "Assignment decisions (CONTRACT §11), by territory (none: fallback or by hand) and result "
+    "(assigned, fallback, unassigned, manual).", ["territory", "result"], registry=REGISTRY,
+)
+MEMBER_LOAD = Gauge(
+    "leadstream_territory_member_open_leads",
+    "Open leads a territory member holds (on the worker that owns the territory).",
+    ["territory", "member"], registry=REGISTRY,
+)
 REBALANCES = Counter("leadstream_rebalances", "Consumer group rebalances seen.", registry=REGISTRY)
 RULE_RELOADS = Counter(
     "leadstream_rule_reloads", "Rules reload attempts, by result (ok, refused, error).",
@@ -130,6 +140,17 @@ def set_rules_version(version: str) -> None:
     """Keep exactly one `leadstream_rules_info` series, the version in force."""
     RULES_INFO.clear()
     RULES_INFO.labels(version=version).set(1)
+
+
+def init_assignment_labels(territories: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Pre-initialise the assignment series of the configured territories (and their
+    members' load at 0 until this worker sees them), so a rate() starts from zero."""
+    for result in ("fallback", "unassigned", "manual"):
+        ASSIGNMENTS.labels(territory="none", result=result)
+    for tid, members in territories:
+        ASSIGNMENTS.labels(territory=tid, result="assigned")
+        for m in members:
+            MEMBER_LOAD.labels(territory=tid, member=m)
 
 
 def count_outcomes(outcomes: Iterable[str]) -> None:

@@ -382,3 +382,88 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
             doc = party_view(state, leads or [], party_id=party_id, include_attributes=True)
             doc["served_by"] = str(app.conf.canonical_url).rstrip("/")
             return self.json(doc, status=200 if doc["found"] else 404)
+
+
+# ---------------------------------------------------------------- territories (CONTRACT §11)
+
+def territories_view(states: Mapping[str, Any], rules: Any) -> dict[str, Any]:
+    """`GET /territories`: per territory of the rules in force, each member's weight,
+    capacity and open load (`states`: territory id -> TerritoryState or its JSON)."""
+    from core import assignment as asg
+
+    decoded = {tid: st if isinstance(st, asg.TerritoryState) else asg.TerritoryState.from_json(st)
+               for tid, st in states.items()}
+    return {"rules_version": rules.version, "fallback": rules.config.assignment.fallback,
+            "territories": asg.loads(decoded, rules)}
+
+
+def render_territories_html(doc: Mapping[str, Any]) -> str:
+    """The territories' load as a page: a table and a bar per member (load of capacity)."""
+    out = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Territories</title>",
+           f"<style>{_STYLE}.bar{{background:#4a7;height:.9em;display:inline-block}}</style>"
+           "</head><body><h1>Territories</h1>"]
+    for t in doc.get("territories", []):
+        out.append(f"<h2>{escape(str(t['id']))}</h2><table><thead><tr><th scope='col'>Member"
+                   "</th><th scope='col'>Weight</th><th scope='col'>Capacity</th>"
+                   "<th scope='col'>Open leads</th><th scope='col'></th></tr></thead><tbody>")
+        for m in t["members"]:
+            cap, load = m.get("capacity"), int(m.get("load") or 0)
+            width = min(100, round(100 * load / cap)) if cap else min(100, load)
+            out.append(f"<tr><th scope='row'>{escape(str(m['resource']))}</th>"
+                       f"{_cell(m.get('weight') if m.get('weight') is not None else '')}"
+                       f"{_cell(cap if cap is not None else 'none')}{_cell(load)}"
+                       f"<td style='text-align:left;width:12em'><span class='bar' "
+                       f"style='width:{width}%'></span></td></tr>")
+        out.append("</tbody></table>")
+    fb = doc.get("fallback")
+    out.append(f"<p>Fallback: {escape(str(fb)) if fb is not None else 'none'}.</p>")
+    if doc.get("partial"):
+        out.append("<p><strong>Partial</strong>: some workers did not answer.</p>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def register_territory_views(app: Any, holder: Any,
+                             local_source: Callable[[], Mapping[str, Any]],
+                             peer_timeout: float = 2.0) -> None:
+    """`GET /territories/local` (this worker's territory states) and `GET /territories`
+    (this worker's merged with every peer's: each territory lives on one worker)."""
+    import aiohttp
+    from faust.web import View
+
+    def local_doc() -> dict[str, Any]:
+        return {tid: (st.to_json() if hasattr(st, "to_json") else st)
+                for tid, st in local_source().items()}
+
+    async def peer(url: str) -> dict[str, Any]:
+        async with app.http_client.get(
+                f"{url}/territories/local", headers={"Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=peer_timeout)) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+            doc: dict[str, Any] = await resp.json(content_type=None)
+            return doc
+
+    @app.page("/territories/local")
+    class LocalTerritoriesView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            return self.json(local_doc())
+
+    @app.page("/territories")
+    class TerritoriesView(View):
+        async def get(self, request: Any, **kw: Any) -> Any:
+            states = local_doc()
+            peers = peer_urls(app)
+            got = await asyncio.gather(*(peer(p) for p in peers), return_exceptions=True)
+            failed = {p: f"{type(r).__name__}" for p, r in zip(peers, got, strict=True)
+                      if isinstance(r, BaseException)}
+            for r in got:
+                if not isinstance(r, BaseException):
+                    for tid, st in r.items():
+                        states.setdefault(tid, st)
+            doc = territories_view(states, holder.current)
+            doc["partial"] = bool(failed)
+            doc["workers_failed"] = failed
+            if wants_html(request.headers.get("Accept"), request.query.get("format")):
+                return self.html(render_territories_html(doc))
+            return self.json(doc)

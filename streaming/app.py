@@ -23,7 +23,7 @@ import faust
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from agents import feeds, imports, matching, owners, processing
+from agents import assignment, feeds, imports, matching, owners, processing
 from agents.runtime import Runtime
 from models.state import PartyState
 from ops import metrics
@@ -135,6 +135,7 @@ def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     processing.register(rt)
     imports.register(rt)
     owners.register(rt)
+    assignment.register(rt)
     _register_pages(app, rt)
     _install_health(app, rt)
     _register_lead_view(app, rt)
@@ -145,6 +146,8 @@ def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
     diagnostics.install(app, _input_topics(rt))
     metrics.set_rules_version(holder.version)
     _preinitialize_metrics(holder)
+    metrics.init_assignment_labels((t.id, [m.resource for m in t.members])
+                                   for t in holder.current.config.assignment.territories)
     return app
 
 
@@ -253,6 +256,10 @@ def _install_health(app: faust.App, rt: Runtime) -> None:
             if size is not None:
                 metrics.EMBEDDED_BROKER_BYTES.set(size)
                 warn.check(size)
+
+    from ops.web import register_territory_views
+
+    register_territory_views(app, rt.holder, lambda: assignment.local_territories(rt))
 
 
 def _register_signals(app: faust.App, rt: Runtime) -> None:

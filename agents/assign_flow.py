@@ -1,0 +1,123 @@
+"""The processing agent's side of assignment (CONTRACT §11, design in docs/STREAMING.md).
+
+The processing agent owns the lead, the assignment agent owns the territory. After each lead
+change the processing agent runs `core.assignment.plan` and turns it into requests on
+`leadstream-assignments` (keyed by territory): `release`, `hold`, and `assign` to the lead's
+first matching territory. While an `assign` is in flight the lead is *pending* (its request
+id and tried territories are kept with it in the `leads` table); the decision comes back as an
+ASSIGNED lead event with that request id. One request per lead is in flight at a time:
+- a change that asks for another assignment meanwhile is kept (`dirty`) and sent when the
+  decision comes back (which then is released);
+- a lead that closes, is deleted or gets an owner by hand meanwhile releases at once in
+  every territory it was sent to (they see the release after the request: same sender, same
+  partition), and again where the decision says it went (idempotent by lead id).
+No matching territory: the fallback is decided here, with no request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.runtime import Runtime
+from core import assignment as asg
+from models.records import Lead, LeadEvent, LeadEventKind
+from rules.compiled import Rules
+from streaming.codecs import dumps
+
+
+class AssignFlow:
+    """Assignment requests of one lead event; `pending()` goes into the lead's table value."""
+
+    def __init__(self, rt: Runtime, message: Any, stored: dict[str, Any] | None,
+                 rules: Rules) -> None:
+        self.rt, self.message, self.rules = rt, message, rules
+        st = stored or {}
+        self._pending: str | None = st.get("pending")
+        self._tried: list[str] | None = st.get("tried")
+        self._dirty: list[str] | None = st.get("dirty")  # [trigger, at]
+        self._n = 0
+
+    def pending(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self._pending is not None:
+            out["pending"], out["tried"] = self._pending, self._tried
+        if self._dirty is not None:
+            out["dirty"] = self._dirty
+        return out
+
+    async def _send(self, territory_id: str, body: dict[str, Any]) -> None:
+        m = self.message
+        body = {**body, "src": self.rt.source(m.topic, m.partition), "seq": [m.offset, self._n]}
+        self._n += 1
+        await self.rt.send(self.rt.topics.names.assignments, territory_id.encode(), dumps(body))
+
+    async def _release(self, territory_id: str, lead_id: str) -> None:
+        await self._send(territory_id, {"op": "release", "lead_id": lead_id})
+
+    async def _drop_pending(self, lead_id: str) -> None:
+        for t in self._tried or ():
+            await self._release(t, lead_id)
+
+    async def follow(self, old: Lead | None, new: Lead | None, ev: LeadEvent) -> Lead | None:
+        """`plan(old, new)` as requests; returns the lead to store (pending: no owner yet)."""
+        rules = self.rules
+        p = asg.plan(old, new, rules, asg.trigger_of(ev.kind),
+                     external=ev.kind is LeadEventKind.REGISTERED)
+        if p.release is not None and old is not None:
+            await self._release(p.release[0], old.lead_id)
+        if p.hold is not None and new is not None:
+            await self._send(p.hold[0], {"op": "hold", "lead_id": new.lead_id,
+                                         "owner": p.hold[1]})
+        if self._pending is not None and old is not None and (
+                new is None or new.status not in rules.open_statuses or asg.is_manual(new)):
+            await self._drop_pending(old.lead_id)  # released early; again on the decision
+        if new is None:
+            return None
+        if p.keep_owner:
+            return asg.manual(new, new.owner, rules, ev.at)
+        if not p.assign:
+            return new
+        if self._pending is not None:
+            self._dirty = [p.trigger, ev.at]
+            return new
+        return await self._start(new, p.trigger, ev.at)
+
+    async def _start(self, lead: Lead, trigger: str, at: str) -> Lead:
+        rules = self.rules
+        tried = asg.candidates(lead, rules)
+        if not tried:
+            return asg.with_result(lead, None, asg.compiled(rules).fallback, trigger,
+                                   rules.version, at)
+        out = lead.copy()
+        out.territory_id = out.owner = None  # until the territory's decision comes back
+        m = self.message
+        self._pending = f"{self.rt.source(m.topic, m.partition)}:{m.offset}"
+        self._tried, self._dirty = tried, None
+        await self._send(tried[0], {
+            "op": "assign", "lead_id": lead.lead_id, "party_id": lead.party_id,
+            "tried": tried, "trigger": trigger, "at": at, "request": self._pending})
+        return out
+
+    async def decided(self, old: Lead | None, ev: LeadEvent) -> Lead | None:
+        """A territory's decision (ASSIGNED, not by hand) for this lead."""
+        a = ev.assignment or {}
+        t = a.get("territory_id")
+        if old is None:  # deleted meanwhile: give the load back
+            if t is not None:
+                await self._release(str(t), ev.lead_id)
+            return None
+        if a.get("request") != self._pending:
+            return old  # not the request in flight: a repeat
+        self._pending = self._tried = None
+        dirty, self._dirty = self._dirty, None
+        if asg.is_manual(old) or old.status not in self.rules.open_statuses:
+            new = old if asg.is_manual(old) else asg.apply_assigned(old, ev, self.rules)
+            if t is not None:
+                await self._release(str(t), old.lead_id)
+            return new
+        new = asg.apply_assigned(old, ev, self.rules)
+        if dirty is not None:
+            if t is not None:
+                await self._release(str(t), old.lead_id)
+            return await self._start(new, dirty[0], dirty[1])
+        return new
