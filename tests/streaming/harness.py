@@ -207,7 +207,7 @@ class Job:
     def input_topics(self) -> list[str]:
         n = self.names
         return [n.interactions, n.feed_callcenter, n.feed_web, n.lead_updates, n.lead_imports,
-                n.party_imports, n.lead_events, n.lead_owners]
+                n.party_imports, n.lead_events, n.lead_owners, n.assignments]
 
     def produce(self, base: str, records: Iterable[bytes | str | Mapping[str, Any]],
                 key: str | Callable[[Any], bytes | None] | None = "party_id",
