@@ -34,13 +34,14 @@ class AssignFlow:
         st = stored or {}
         self._pending: str | None = st.get("pending")
         self._tried: list[str] | None = st.get("tried")
-        self._dirty: list[str] | None = st.get("dirty")  # [trigger, at]
+        self._dirty: list[Any] | None = st.get("dirty")  # [trigger, at, slot]
+        self._slot: int | None = st.get("slot")  # the audit entry's place (with_result)
         self._n = 0
 
     def pending(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self._pending is not None:
-            out["pending"], out["tried"] = self._pending, self._tried
+            out["pending"], out["tried"], out["slot"] = self._pending, self._tried, self._slot
         if self._dirty is not None:
             out["dirty"] = self._dirty
         return out
@@ -78,21 +79,23 @@ class AssignFlow:
         if not p.assign:
             return new
         if self._pending is not None:
-            self._dirty = [p.trigger, ev.at]
+            self._dirty = [p.trigger, ev.at, len(new.processing)]
             return new
         return await self._start(new, p.trigger, ev.at)
 
-    async def _start(self, lead: Lead, trigger: str, at: str) -> Lead:
+    async def _start(self, lead: Lead, trigger: str, at: str,
+                     slot: int | None = None) -> Lead:
         rules = self.rules
         tried = asg.candidates(lead, rules)
         if not tried:
             return asg.with_result(lead, None, asg.compiled(rules).fallback, trigger,
-                                   rules.version, at)
+                                   rules.version, at, slot)
         out = lead.copy()
         out.territory_id = out.owner = None  # until the territory's decision comes back
         m = self.message
         self._pending = f"{self.rt.source(m.topic, m.partition)}:{m.offset}"
         self._tried, self._dirty = tried, None
+        self._slot = len(out.processing) if slot is None else slot
         await self._send(tried[0], {
             "op": "assign", "lead_id": lead.lead_id, "party_id": lead.party_id,
             "tried": tried, "trigger": trigger, "at": at, "request": self._pending})
@@ -108,16 +111,19 @@ class AssignFlow:
             return None
         if a.get("request") != self._pending:
             return old  # not the request in flight: a repeat
-        self._pending = self._tried = None
+        slot = self._slot
+        self._pending = self._tried = self._slot = None
         dirty, self._dirty = self._dirty, None
         if asg.is_manual(old) or old.status not in self.rules.open_statuses:
-            new = old if asg.is_manual(old) else asg.apply_assigned(old, ev, self.rules)
+            new = old if asg.is_manual(old) else asg.apply_assigned(old, ev, self.rules, slot)
             if t is not None:
                 await self._release(str(t), old.lead_id)
             return new
-        new = asg.apply_assigned(old, ev, self.rules)
+        new = asg.apply_assigned(old, ev, self.rules, slot)
         if dirty is not None:
             if t is not None:
                 await self._release(str(t), old.lead_id)
-            return await self._start(new, dirty[0], dirty[1])
+            # its audit entry goes where the change that asked for it was (one entry was
+            # just put before that place)
+            return await self._start(new, dirty[0], dirty[1], int(dirty[2]) + 1)
         return new

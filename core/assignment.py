@@ -216,11 +216,17 @@ def counted(lead: Lead | None, rules: Rules) -> tuple[str, str] | None:
 
 
 def with_result(lead: Lead, territory_id: str | None, owner: str | None, trigger: str,
-                rules_version: str | None, at: str) -> Lead:
-    """A copy of the lead with the decision recorded (fields and audit entry)."""
+                rules_version: str | None, at: str, slot: int | None = None) -> Lead:
+    """A copy of the lead with the decision recorded (fields and audit entry). `slot`: where
+    the audit entry goes (a decision that comes back late is put where it was asked for, so
+    the audit reads as `simulate`'s); default: at the end."""
     out = lead.copy()
     out.territory_id, out.owner = territory_id, owner
-    out.processing.append(audit_entry(territory_id, owner, trigger, rules_version, at))
+    entry = audit_entry(territory_id, owner, trigger, rules_version, at)
+    if slot is None or slot >= len(out.processing):
+        out.processing.append(entry)
+    else:
+        out.processing.insert(max(slot, 0), entry)
     return out
 
 
@@ -334,8 +340,9 @@ def decided_event(lead: Lead, territory_id: str | None, owner: str | None, trigg
                                  "trigger": trigger, "request": request})
 
 
-def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
-    """An ASSIGNED event on the lead: a hand-set owner, or a territory's decision."""
+def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules, slot: int | None = None) -> Lead:
+    """An ASSIGNED event on the lead: a hand-set owner, or a territory's decision (its audit
+    entry at `slot`, see `with_result`)."""
     a = ev.assignment or {}
     owner = a.get("owner")
     owner = None if owner is None else str(owner)
@@ -343,7 +350,7 @@ def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules) -> Lead:
         return manual(lead, owner, rules, ev.at)
     t = a.get("territory_id")
     return with_result(lead, None if t is None else str(t), owner,
-                       str(a.get("trigger") or CREATED), ev.rules_version, ev.at)
+                       str(a.get("trigger") or CREATED), ev.rules_version, ev.at, slot)
 
 
 def loads(states: Mapping[str, TerritoryState], rules: Rules) -> list[JSON]:
