@@ -113,16 +113,26 @@ def register(rt: Runtime) -> Any:
     return assignment
 
 
-def local_territories(rt: Runtime) -> dict[str, asg.TerritoryState]:
-    """The territory states of this worker's partitions (for `GET /territories`)."""
-    out: dict[str, asg.TerritoryState] = {}
-    for db in list(getattr(rt.tables.territories.data, "_dbs", {}).values()):
+def local_territories(rt: Runtime) -> dict[str, dict[str, int]]:
+    """Open leads per member of the territories of this worker's partitions (for
+    `GET /territories`; lead ids stay inside)."""
+    out: dict[str, dict[str, int]] = {}
+    topic = rt.topics.names.assignments
+    try:  # the partitions this worker owns, not its standby copies
+        mine = {tp.partition for tp in rt.app.consumer.assignment() if tp.topic == topic}
+    except Exception:
+        mine = None
+    for partition, db in list(getattr(rt.tables.territories.data, "_dbs", {}).items()):
+        if mine is not None and partition not in mine:
+            continue
         try:
             it = db.iter()
             it.seek_to_first()
             while it.valid():
                 doc = orjson.loads(bytes(it.value()))
-                out[bytes(it.key()).decode()] = asg.TerritoryState.from_json(doc.get("state"))
+                if isinstance(doc, dict):  # not Faust's own offset key
+                    out[bytes(it.key()).decode()] = asg.result(
+                        asg.TerritoryState.from_json(doc.get("state")))
                 it.next()
         except Exception:  # closed by a rebalance meanwhile: what was read
             continue

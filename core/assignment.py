@@ -353,22 +353,20 @@ def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules, slot: int | None = N
                        str(a.get("trigger") or CREATED), ev.rules_version, ev.at, slot)
 
 
-def loads(states: Mapping[str, TerritoryState], rules: Rules) -> list[JSON]:
-    """Per territory of the config (and any other with load left): each member's load,
-    capacity and weight; for `GET /territories`."""
+def loads(load: Mapping[str, Mapping[str, int]], rules: Rules) -> list[JSON]:
+    """Per territory of the config (then any other with load left), each member's weight,
+    capacity and open load; `load`: territory -> member -> open leads (`result`)."""
     comp = compiled(rules)
     out: list[JSON] = []
-    seen: set[str] = set()
     for t in comp.territories:
-        st = states.get(t.id) or initialize()
+        have = load.get(t.id) or {}
         members = [{"resource": m.resource, "weight": m.weight, "capacity": m.capacity,
-                    "load": st.load(m.resource)} for m in t.members]
-        members += [{"resource": r, "weight": None, "capacity": None, "load": n}
-                    for r, n in result(st).items() if t.member(r) is None]
+                    "load": int(have.get(m.resource, 0))} for m in t.members]
+        members += [{"resource": r, "weight": None, "capacity": None, "load": int(n)}
+                    for r, n in sorted(have.items()) if t.member(r) is None and n]
         out.append({"id": t.id, "precedence": t.precedence, "members": members})
-        seen.add(t.id)
-    for tid in sorted(set(states) - seen):
-        rest = result(states[tid])
+    for tid in sorted(set(load) - set(comp.by_id)):
+        rest = {r: int(n) for r, n in sorted(load[tid].items()) if n}
         if rest:
             out.append({"id": tid, "precedence": None, "members": [
                 {"resource": r, "weight": None, "capacity": None, "load": n}

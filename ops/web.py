@@ -386,15 +386,13 @@ def register_views(app: Any, holder: Any, reloader: Any, settings: Any,
 
 # ---------------------------------------------------------------- territories (CONTRACT §11)
 
-def territories_view(states: Mapping[str, Any], rules: Any) -> dict[str, Any]:
+def territories_view(load: Mapping[str, Mapping[str, int]], rules: Any) -> dict[str, Any]:
     """`GET /territories`: per territory of the rules in force, each member's weight,
-    capacity and open load (`states`: territory id -> TerritoryState or its JSON)."""
+    capacity and open load (`load`: territory id -> member -> open leads)."""
     from core import assignment as asg
 
-    decoded = {tid: st if isinstance(st, asg.TerritoryState) else asg.TerritoryState.from_json(st)
-               for tid, st in states.items()}
     return {"rules_version": rules.version, "fallback": rules.config.assignment.fallback,
-            "territories": asg.loads(decoded, rules)}
+            "territories": asg.loads(load, rules)}
 
 
 def render_territories_html(doc: Mapping[str, Any]) -> str:
@@ -424,16 +422,16 @@ def render_territories_html(doc: Mapping[str, Any]) -> str:
 
 
 def register_territory_views(app: Any, holder: Any,
-                             local_source: Callable[[], Mapping[str, Any]],
+                             local_source: Callable[[], Mapping[str, Mapping[str, int]]],
                              peer_timeout: float = 2.0) -> None:
-    """`GET /territories/local` (this worker's territory states) and `GET /territories`
-    (this worker's merged with every peer's: each territory lives on one worker)."""
+    """`GET /territories/local` (this worker's territories: member -> open leads) and
+    `GET /territories` (this worker's merged with every peer's: each territory lives on one
+    worker)."""
     import aiohttp
     from faust.web import View
 
     def local_doc() -> dict[str, Any]:
-        return {tid: (st.to_json() if hasattr(st, "to_json") else st)
-                for tid, st in local_source().items()}
+        return dict(local_source())
 
     async def peer(url: str) -> dict[str, Any]:
         async with app.http_client.get(
