@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from agents.assign_flow import AssignFlow
 from agents.runtime import Runtime
 from core import assignment as asg
-from core.processing import BadLeadEvent, UnknownLead, apply_lead_event
+from core.assign_flow import LeadSide
+from core.processing import BadLeadEvent, UnknownLead
 from core.timeline import append_history, history_entries
 from models.records import Lead, LeadEvent, LeadEventKind
 from ops import metrics
@@ -50,26 +50,23 @@ def register(rt: Runtime) -> Any:
         key = ev.lead_id.encode()
         stored_raw = leads.get(message.partition, key)
         stored = orjson.loads(stored_raw) if stored_raw else None
-        if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD
-                                   or stored.get("deleted")):
-            return  # redelivered, a repeated creation, or for a deleted lead: nothing to do
+        if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD):
+            return  # redelivered, or a repeated creation: the lead is already known
+        if stored is not None and stored.get("deleted"):
+            if ev.kind is LeadEventKind.ASSIGNED and not (ev.assignment or {}).get("manual"):
+                await _give_back(ev, message)  # a territory's place for it: given back
+            return  # otherwise nothing to do for a deleted lead
         old = Lead.from_json(stored["lead"]) if stored is not None else None
         rules = rt.holder.current
-        flow = AssignFlow(rt, message, stored, rules)
+        flow = LeadSide(stored, rules, rt.source(message.topic, message.partition),
+                        message.offset)
         try:
-            if ev.kind is LeadEventKind.ASSIGNED and not (ev.assignment or {}).get("manual"):
-                new = await flow.decided(old, ev)
-            else:
-                if ev.kind is LeadEventKind.ASSIGNED:
-                    if old is None:
-                        raise UnknownLead(ev.lead_id, ev.kind.value)
-                    new = asg.apply_assigned(old, ev, rules)
-                else:
-                    new = apply_lead_event(old, ev, rules)
-                new = await flow.follow(old, new, ev)
+            new = flow.apply(old, ev)
         except (UnknownLead, BadLeadEvent) as exc:
             await rt.dead_letter(message, str(exc), "invalid_lead_event", AGENT)
             return
+        for territory_id, request in flow.sends:  # before the lead that says they were sent
+            await rt.send(names.assignments, territory_id.encode(), dumps(request))
         history = append_history((stored or {}).get("history") or [],
                                  history_entries(old, new, ev))
         if new is None:
@@ -88,6 +85,13 @@ def register(rt: Runtime) -> Any:
         leads.put(message.partition, key,
                   dumps({"lead": doc, "offset": message.offset, "history": history,
                          **flow.pending()}))
+
+    async def _give_back(ev: LeadEvent, message: Any) -> None:
+        side = LeadSide(None, rt.holder.current, rt.source(message.topic, message.partition),
+                        message.offset)
+        side.apply(None, ev)
+        for territory_id, request in side.sends:
+            await rt.send(names.assignments, territory_id.encode(), dumps(request))
 
     @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
     async def processing(stream: Any) -> None:

@@ -353,6 +353,78 @@ def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules, slot: int | None = N
                        str(a.get("trigger") or CREATED), ev.rules_version, ev.at, slot)
 
 
+# --------------------------------------------------------------------------- territory side
+# The streaming job's assignment agent (agents/assignment.py) owns each territory's state and
+# runs `territory_step` per request; docs/STREAMING.md has the design.
+
+OPS = ("assign", "release", "hold")
+
+
+def request_error(req: Any, territory_id: str) -> str | None:
+    """Why a request read from the territory topic cannot be applied (None: it can)."""
+    if not isinstance(req, dict) or req.get("op") not in OPS:
+        return "op: must be one of assign, release, hold"
+    if not territory_id:
+        return "key: a territory id is needed"
+    if not isinstance(req.get("lead_id"), str):
+        return "lead_id: must be a string"
+    if req["op"] == "assign":
+        tried = req.get("tried")
+        if not isinstance(tried, list) or tried[:1] != [territory_id]:
+            return "tried: must be a list of territory ids starting with the key"
+        if not isinstance(req.get("party_id"), str):
+            return "party_id: must be a string"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TerritoryStep:
+    """What one request did: the territory's new table value (None: a request applied
+    before, nothing changes) and what to send (the request passed on, or the decision)."""
+
+    stored: JSON | None
+    forward: tuple[str, JSON] | None = None
+    decided: LeadEvent | None = None
+
+
+def territory_step(territory_id: str, stored: Mapping[str, Any] | None, req: Mapping[str, Any],
+                   rules: Rules, src: str, offset: int) -> TerritoryStep:
+    """Apply one valid request (`request_error` is None) to a territory's table value
+    ``{"state", "progress"}``. `src`/`offset`: where this agent read it (a request passed on
+    names them as its sender). A request at or below the territory's progress for its
+    sender is skipped."""
+    doc = dict(stored or {})
+    progress: dict[str, Any] = dict(doc.get("progress") or {})
+    sender, seq = req.get("src"), req.get("seq")
+    if isinstance(sender, str) and isinstance(seq, list):
+        if sender in progress and list(progress[sender]) >= seq:
+            return TerritoryStep(None)
+        progress[sender] = seq
+    state = TerritoryState.from_json(doc.get("state"))
+    comp = compiled(rules)
+    territory = comp.by_id.get(territory_id)
+    lead_id = str(req["lead_id"])
+    forward: tuple[str, JSON] | None = None
+    decided: LeadEvent | None = None
+    if req["op"] == "assign":
+        owner = state.assign(territory, lead_id) if territory is not None else None
+        rest = [str(t) for t in req["tried"][1:]]
+        if owner is None and rest:
+            forward = (rest[0], {**req, "tried": rest, "src": src, "seq": [offset, 0]})
+        else:
+            tid, who = (territory_id, owner) if owner is not None else (None, comp.fallback)
+            decided = LeadEvent(LeadEventKind.ASSIGNED, lead_id, str(req["party_id"]),
+                                str(req.get("at")), rules.version, assignment={
+                                    "territory_id": tid, "owner": who,
+                                    "trigger": req.get("trigger"),
+                                    "request": req.get("request")})
+    elif req["op"] == "release":
+        state.release(lead_id)
+    elif territory is not None and territory.member(str(req.get("owner"))) is not None:
+        state.hold(str(req["owner"]), lead_id)
+    return TerritoryStep({"state": state.to_json(), "progress": progress}, forward, decided)
+
+
 def loads(load: Mapping[str, Mapping[str, int]], rules: Rules) -> list[JSON]:
     """Per territory of the config (then any other with load left), each member's weight,
     capacity and open load; `load`: territory -> member -> open leads (`result`)."""

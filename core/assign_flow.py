@@ -1,4 +1,7 @@
-"""The processing agent's side of assignment (CONTRACT §11, design in docs/STREAMING.md).
+"""The lead's side of assignment in the streaming job (CONTRACT §11, docs/STREAMING.md).
+
+Pure: `LeadSide` decides, the processing agent sends `sends` (territory id, request) to
+`leadstream-assignments` and stores `pending()` with the lead.
 
 The processing agent owns the lead, the assignment agent owns the territory. After each lead
 change the processing agent runs `core.assignment.plan` and turns it into requests on
@@ -18,25 +21,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.runtime import Runtime
 from core import assignment as asg
+from core.processing import UnknownLead, apply_lead_event
 from models.records import Lead, LeadEvent, LeadEventKind
 from rules.compiled import Rules
-from streaming.codecs import dumps
+
+#: a request to send: (territory id = its key, the request)
+Send = tuple[str, dict[str, Any]]
 
 
-class AssignFlow:
-    """Assignment requests of one lead event; `pending()` goes into the lead's table value."""
+class LeadSide:
+    """Assignment requests of one lead event read from input `src` (e.g. ``le3``) at
+    `offset`; `stored` is the lead's table value (its pending request, if any)."""
 
-    def __init__(self, rt: Runtime, message: Any, stored: dict[str, Any] | None,
-                 rules: Rules) -> None:
-        self.rt, self.message, self.rules = rt, message, rules
+    def __init__(self, stored: dict[str, Any] | None, rules: Rules, src: str,
+                 offset: int) -> None:
+        self.rules, self.src, self.offset = rules, src, offset
+        self.sends: list[Send] = []
         st = stored or {}
         self._pending: str | None = st.get("pending")
         self._tried: list[str] | None = st.get("tried")
         self._dirty: list[Any] | None = st.get("dirty")  # [trigger, at, slot]
         self._slot: int | None = st.get("slot")  # the audit entry's place (with_result)
-        self._n = 0
 
     def pending(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -46,32 +52,43 @@ class AssignFlow:
             out["dirty"] = self._dirty
         return out
 
-    async def _send(self, territory_id: str, body: dict[str, Any]) -> None:
-        m = self.message
-        body = {**body, "src": self.rt.source(m.topic, m.partition), "seq": [m.offset, self._n]}
-        self._n += 1
-        await self.rt.send(self.rt.topics.names.assignments, territory_id.encode(), dumps(body))
+    def _send(self, territory_id: str, body: dict[str, Any]) -> None:
+        self.sends.append((territory_id, {**body, "src": self.src,
+                                          "seq": [self.offset, len(self.sends)]}))
 
-    async def _release(self, territory_id: str, lead_id: str) -> None:
-        await self._send(territory_id, {"op": "release", "lead_id": lead_id})
+    def _release(self, territory_id: str, lead_id: str) -> None:
+        self._send(territory_id, {"op": "release", "lead_id": lead_id})
 
-    async def _drop_pending(self, lead_id: str) -> None:
+    def _drop_pending(self, lead_id: str) -> None:
         for t in self._tried or ():
-            await self._release(t, lead_id)
+            self._release(t, lead_id)
 
-    async def follow(self, old: Lead | None, new: Lead | None, ev: LeadEvent) -> Lead | None:
+    def apply(self, old: Lead | None, ev: LeadEvent) -> Lead | None:
+        """The whole lead event: processing (§3) or an owner by hand, then `follow`; or a
+        territory's decision (`decided`). None: nothing to store (the lead is gone)."""
+        if ev.kind is LeadEventKind.ASSIGNED and not (ev.assignment or {}).get("manual"):
+            return self.decided(old, ev)
+        if ev.kind is LeadEventKind.ASSIGNED:
+            if old is None:
+                raise UnknownLead(ev.lead_id, ev.kind.value)
+            new: Lead | None = asg.apply_assigned(old, ev, self.rules)
+        else:
+            new = apply_lead_event(old, ev, self.rules)
+        return self.follow(old, new, ev)
+
+    def follow(self, old: Lead | None, new: Lead | None, ev: LeadEvent) -> Lead | None:
         """`plan(old, new)` as requests; returns the lead to store (pending: no owner yet)."""
         rules = self.rules
         p = asg.plan(old, new, rules, asg.trigger_of(ev.kind),
                      external=ev.kind is LeadEventKind.REGISTERED)
         if p.release is not None and old is not None:
-            await self._release(p.release[0], old.lead_id)
+            self._release(p.release[0], old.lead_id)
         if p.hold is not None and new is not None:
-            await self._send(p.hold[0], {"op": "hold", "lead_id": new.lead_id,
+            self._send(p.hold[0], {"op": "hold", "lead_id": new.lead_id,
                                          "owner": p.hold[1]})
         if self._pending is not None and old is not None and (
                 new is None or new.status not in rules.open_statuses or asg.is_manual(new)):
-            await self._drop_pending(old.lead_id)  # released early; again on the decision
+            self._drop_pending(old.lead_id)  # released early; again on the decision
         if new is None:
             return None
         if p.keep_owner:
@@ -81,9 +98,9 @@ class AssignFlow:
         if self._pending is not None:
             self._dirty = [p.trigger, ev.at, len(new.processing)]
             return new
-        return await self._start(new, p.trigger, ev.at)
+        return self._start(new, p.trigger, ev.at)
 
-    async def _start(self, lead: Lead, trigger: str, at: str,
+    def _start(self, lead: Lead, trigger: str, at: str,
                      slot: int | None = None) -> Lead:
         rules = self.rules
         tried = asg.candidates(lead, rules)
@@ -92,22 +109,21 @@ class AssignFlow:
                                    rules.version, at, slot)
         out = lead.copy()
         out.territory_id = out.owner = None  # until the territory's decision comes back
-        m = self.message
-        self._pending = f"{self.rt.source(m.topic, m.partition)}:{m.offset}"
+        self._pending = f"{self.src}:{self.offset}"
         self._tried, self._dirty = tried, None
         self._slot = len(out.processing) if slot is None else slot
-        await self._send(tried[0], {
+        self._send(tried[0], {
             "op": "assign", "lead_id": lead.lead_id, "party_id": lead.party_id,
             "tried": tried, "trigger": trigger, "at": at, "request": self._pending})
         return out
 
-    async def decided(self, old: Lead | None, ev: LeadEvent) -> Lead | None:
+    def decided(self, old: Lead | None, ev: LeadEvent) -> Lead | None:
         """A territory's decision (ASSIGNED, not by hand) for this lead."""
         a = ev.assignment or {}
         t = a.get("territory_id")
         if old is None:  # deleted meanwhile: give the load back
             if t is not None:
-                await self._release(str(t), ev.lead_id)
+                self._release(str(t), ev.lead_id)
             return None
         if a.get("request") != self._pending:
             return old  # not the request in flight: a repeat
@@ -117,13 +133,13 @@ class AssignFlow:
         if asg.is_manual(old) or old.status not in self.rules.open_statuses:
             new = old if asg.is_manual(old) else asg.apply_assigned(old, ev, self.rules, slot)
             if t is not None:
-                await self._release(str(t), old.lead_id)
+                self._release(str(t), old.lead_id)
             return new
         new = asg.apply_assigned(old, ev, self.rules, slot)
         if dirty is not None:
             if t is not None:
-                await self._release(str(t), old.lead_id)
+                self._release(str(t), old.lead_id)
             # its audit entry goes where the change that asked for it was (one entry was
             # just put before that place)
-            return await self._start(new, dirty[0], dirty[1], int(dirty[2]) + 1)
+            return self._start(new, dirty[0], dirty[1], int(dirty[2]) + 1)
         return new
