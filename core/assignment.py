@@ -347,6 +347,8 @@ def apply_assigned(lead: Lead, ev: LeadEvent, rules: Rules, slot: int | None = N
     owner = a.get("owner")
     owner = None if owner is None else str(owner)
     if a.get("manual"):
+        if owner == lead.owner:  # an update that repeats the owner it has sets nothing
+            return lead
         return manual(lead, owner, rules, ev.at)
     t = a.get("territory_id")
     return with_result(lead, None if t is None else str(t), owner,

@@ -164,23 +164,23 @@ NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTE
 
 
 def apply_lead_change(old: Lead | None, ev: LeadEvent, rules: Rules,
-                      territories: dict[str, asg.TerritoryState]) -> Lead:
-    """Processing (§3), then assignment (§11) over the territories' state, synchronously.
+                      territories: dict[str, asg.TerritoryState]) -> Lead | None:
+    """Processing (§3), then assignment (§11) over the territories' state, synchronously;
+    None: the lead is gone (a deletion gives its member's load back).
 
     A creation event for a lead already known is a repeat (a batch delivered again): the lead
     stays as it is, as the processing agent skips it."""
     if old is not None and ev.kind in NEW_LEAD:
         return old
+    new: Lead | None
     if ev.kind is LeadEventKind.ASSIGNED:
         if old is None:
             raise UnknownLead(ev.lead_id, ev.kind.value)
         new = asg.apply_assigned(old, ev, rules)
     else:
-        new = apply_lead_event(old, ev, rules)
-    done = asg.follow(old, new, territories, rules, ev.at, asg.trigger_of(ev.kind),
+        new = apply_lead_event(old, ev, rules)  # None: the lead is deleted
+    return asg.follow(old, new, territories, rules, ev.at, asg.trigger_of(ev.kind),
                       external=ev.kind is LeadEventKind.REGISTERED)
-    assert done is not None
-    return done
 
 
 @dataclass(slots=True)

@@ -249,6 +249,8 @@ def test_audit_entry_and_apply_assigned() -> None:
     assert out.processing[-1] == {
         "engine": "assignment", "trigger": "REEVALUATION", "rule_set_id": "us-direct",
         "rule_id": None, "result": "REP-ANN", "rules_version": "v9", "at": ts(2)}
+    same = asg.apply_assigned(out, asg.manual_event("L1", "P1", "REP-ANN", ts(3), "v9"), r)
+    assert same is out and not asg.is_manual(same)  # repeating the owner sets nothing
     hand = asg.apply_assigned(out, asg.manual_event("L1", "P1", "REP-X", ts(3), "v9"), r)
     assert (hand.territory_id, hand.owner, hand.updated_at) == (None, "REP-X", ts(3))
     assert asg.is_manual(hand) and not asg.is_manual(out)
@@ -308,7 +310,7 @@ def test_history_weights_capacity_close_fallback_manual() -> None:
     p0 = next(x for x in r.leads.values() if x.party_id == "P0")
     assert [(e["trigger"], e["rule_set_id"], e["result"]) for e in p0.processing
             if e["engine"] == "assignment"] == [
-        ("CREATED", "us", "ANN"), ("MANUAL", None, "ZED"), ("MANUAL", None, "ZED")]
+        ("CREATED", "us", "ANN"), ("MANUAL", None, "ZED")]  # the repeat sets nothing
 
 
 def test_no_territory_no_fallback_leaves_owner_null() -> None:
