@@ -203,16 +203,25 @@ def is_manual(lead: Lead) -> bool:
 
 
 def counted(lead: Lead | None, rules: Rules) -> tuple[str, str] | None:
-    """(territory, owner) whose load the lead is part of: open and assigned by the engine."""
-    if lead is None or lead.status not in rules.open_statuses:
+    """(territory, owner) whose load the lead is part of: open, with a territory (only the
+    engine sets one: a hand-set owner or the fallback has none). No audit scan: this runs
+    on every lead event."""
+    if lead is None or lead.territory_id is None or lead.owner is None \
+            or lead.status not in rules.open_statuses:
         return None
+    return lead.territory_id, lead.owner
+
+
+def _engine_assigned(lead: Lead) -> bool:
     entry = last_assignment(lead)
-    if entry is None or entry.get("trigger") == MANUAL:
-        return None
-    t, owner = entry.get("rule_set_id"), entry.get("result")
-    if t is None or owner is None or lead.territory_id != t or lead.owner != owner:
-        return None
-    return str(t), str(owner)
+    return entry is not None and entry.get("trigger") != MANUAL \
+        and entry.get("rule_set_id") == lead.territory_id
+
+
+def active(rules: Rules) -> bool:
+    """Whether the config assigns at all (an empty `assignment` section: no owners, no audit)."""
+    comp = compiled(rules)
+    return bool(comp.territories) or comp.fallback is not None
 
 
 def with_result(lead: Lead, territory_id: str | None, owner: str | None, trigger: str,
@@ -253,6 +262,7 @@ def plan(old: Lead | None, new: Lead | None, rules: Rules, trigger: str,
          external: bool = False) -> Plan:
     """The assignment consequences of `old` -> `new` (None: unknown / deleted).
 
+    Nothing is assigned while the config's `assignment` section is empty.
     - a new lead (old None) that is open is assigned (`external`: only when
       `processing.process_external_leads`, and one that comes with an owner keeps it);
     - an existing open lead not owned by hand is assigned again when its channel changed;
@@ -260,21 +270,24 @@ def plan(old: Lead | None, new: Lead | None, rules: Rules, trigger: str,
       member's load; a closed lead opened again counts again (`hold`).
     """
     assign, keep = False, False
-    if new is not None and new.status in rules.open_statuses and not is_manual(new):
+    if new is not None and new.status in rules.open_statuses and active(rules):
         if old is None:
-            if external and not rules.config.processing.process_external_leads:
+            skip = external and not rules.config.processing.process_external_leads
+            if skip or is_manual(new):
                 pass
             elif external and new.owner is not None:
                 keep = True
             else:
                 assign = True
-        elif new.channel != old.channel:
+        elif new.channel != old.channel and not is_manual(new):
             assign = True
     before = counted(old, rules)
     after = None if assign or keep else counted(new, rules)
+    hold = after if after is not None and after != before else None
+    if hold is not None and (new is None or not _engine_assigned(new)):
+        hold = None  # a territory given with an external lead is not the engine's
     return Plan(release=before if before is not None and before != after else None,
-                hold=after if after is not None and after != before else None,
-                assign=assign, trigger=trigger, keep_owner=keep)
+                hold=hold, assign=assign, trigger=trigger, keep_owner=keep)
 
 
 def decide(lead: Lead, states: MutableMapping[str, TerritoryState], rules: Rules,

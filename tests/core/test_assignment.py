@@ -209,6 +209,9 @@ OPEN_A = assigned("us-direct", "REP-ANN")
     # an owner set by hand releases the engine's assignment
     (OPEN_A, asg.manual(OPEN_A, "REP-X", R, ts(1)),
      asg.Plan(release=("us-direct", "REP-ANN"))),
+    # a territory that came with an external lead is not the engine's: not held again
+    (lead(territory_id="us-direct", owner="REP-ANN", status="DEAD"),
+     lead(territory_id="us-direct", owner="REP-ANN"), asg.Plan()),
     # fallback leads count for no one
     (assigned(None, "POOL"), assigned(None, "POOL", status="DEAD"), asg.Plan()),
 ])
@@ -314,10 +317,16 @@ def test_history_weights_capacity_close_fallback_manual() -> None:
 
 
 def test_no_territory_no_fallback_leaves_owner_null() -> None:
+    fr_only = SIMPLE.replace("[US]", "[FR]").replace("fallback: POOL", "fallback: null")
+    r = run(make_rules(fr_only, interaction_score_threshold=10), new_lead("i0", "P0", 0))
+    [x] = r.leads.values()
+    assert (x.territory_id, x.owner) == (None, None)
+    assert x.processing[-1] == asg.audit_entry(None, None, "CREATED", x.rules_version, ts(0))
+    # an empty `assignment` section: no assignment at all, no audit entry
     r = run(make_rules(interaction_score_threshold=10), new_lead("i0", "P0", 0))
     [x] = r.leads.values()
     assert (x.territory_id, x.owner) == (None, None)
-    assert x.processing[-1]["engine"] == "assignment"
+    assert all(e["engine"] != "assignment" for e in x.processing)
 
 
 def test_linked_interaction_does_not_reassign() -> None:
