@@ -130,11 +130,12 @@ class LeadSide:
         slot = self._slot
         self._pending = self._tried = self._slot = None
         dirty, self._dirty = self._dirty, None
-        if asg.is_manual(old) or old.status not in self.rules.open_statuses:
-            new = old if asg.is_manual(old) else asg.apply_assigned(old, ev, self.rules, slot)
+        if asg.is_manual(old):
+            return self._behind_manual(old, ev, slot)
+        if old.status not in self.rules.open_statuses:
             if t is not None:
                 self._release(str(t), old.lead_id)
-            return new
+            return asg.apply_assigned(old, ev, self.rules, slot)
         new = asg.apply_assigned(old, ev, self.rules, slot)
         if dirty is not None:
             if t is not None:
@@ -142,4 +143,24 @@ class LeadSide:
             # its audit entry goes where the change that asked for it was (one entry was
             # just put before that place)
             return self._start(new, dirty[0], dirty[1], int(dirty[2]) + 1)
+        return new
+
+    def _behind_manual(self, old: Lead, ev: LeadEvent, slot: int | None) -> Lead:
+        """The decision arrives after an owner was set by hand: recorded where it was asked
+        for, the lead in the decided territory with the hand-set owner (as `simulate` reads
+        it: assigned, then owned by hand), and the place given to that owner if a member."""
+        t = (ev.assignment or {}).get("territory_id")
+        owner = old.owner
+        new = asg.apply_assigned(old, ev, self.rules, slot)
+        new.owner = owner
+        start = len(new.processing) if slot is None else slot + 1
+        for i in range(start, len(new.processing)):  # made while the territory was unknown
+            entry = new.processing[i]
+            if entry.get("engine") == asg.ENGINE and entry.get("trigger") == asg.MANUAL:
+                new.processing[i] = {**entry, "rule_set_id": t}
+        if t is not None:
+            self._release(str(t), old.lead_id)
+            hold = asg.counts_for(new, self.rules)
+            if hold is not None:
+                self._send(hold[0], {"op": "hold", "lead_id": old.lead_id, "owner": hold[1]})
         return new

@@ -1,8 +1,8 @@
 """Territory assignment (CONTRACT §11): who works an open lead, within capacity.
 
 The decision is pure. Its state is per territory (`TerritoryState`): the members' current
-weights of the smooth weighted round-robin (as nginx) and, per member, the ids of the open
-leads the engine assigned to it (its load is their number). Keeping ids rather than counts
+weights of the smooth weighted round-robin (as nginx) and, per member, the ids of its open
+leads in the territory (its load is their number). Keeping ids rather than counts
 makes every state change idempotent (a request or a release seen twice changes nothing),
 which the streaming job needs under at-least-once delivery (agents/assignment.py).
 
@@ -10,8 +10,10 @@ Readings where the contract is silent (README "Territory assignment"):
 - load and capacity are per territory membership: a resource that is a member of two
   territories has a load in each, bounded by that membership's capacity; that is what lets
   the streaming job keep each territory's state in one place (state keyed by territory);
-- only leads the engine assigned count: a hand-set owner (`owner` in a lead update, or an
-  external lead's given owner) has `territory_id` null and counts for no one;
+- a lead counts for the member that owns it in the territory the engine put it in: an owner
+  set by hand (`owner` in a lead update) keeps the lead's territory (an update edits only the
+  fields it carries) and moves the load to the new owner if a member there, else to no one;
+  fallback leads and leads given with a territory from outside count for no one;
 - a closed lead that is opened again counts again for the member it was assigned to (its
   load is its open leads) even above capacity; capacity limits only new assignments.
 
@@ -203,19 +205,29 @@ def is_manual(lead: Lead) -> bool:
 
 
 def counted(lead: Lead | None, rules: Rules) -> tuple[str, str] | None:
-    """(territory, owner) whose load the lead is part of: open, with a territory (only the
-    engine sets one: a hand-set owner or the fallback has none). No audit scan: this runs
-    on every lead event."""
+    """(territory, owner) whose load the lead may be part of: open, with a territory and an
+    owner (the fallback has no territory). No audit scan: this runs on every lead event; a
+    territory's state holds only leads its members were given (`plan`'s `hold`)."""
     if lead is None or lead.territory_id is None or lead.owner is None \
             or lead.status not in rules.open_statuses:
         return None
     return lead.territory_id, lead.owner
 
 
-def _engine_assigned(lead: Lead) -> bool:
+def _holds(lead: Lead, territory_id: str, owner: str, rules: Rules) -> bool:
+    """Whether the lead may count for `owner` in `territory_id`: the engine put it in that
+    territory (not a territory given with an external lead) and the owner is a member."""
     entry = last_assignment(lead)
-    return entry is not None and entry.get("trigger") != MANUAL \
-        and entry.get("rule_set_id") == lead.territory_id
+    territory = compiled(rules).by_id.get(territory_id)
+    return entry is not None and entry.get("rule_set_id") == territory_id \
+        and territory is not None and territory.member(owner) is not None
+
+
+def counts_for(lead: Lead | None, rules: Rules) -> tuple[str, str] | None:
+    """(territory, member) the lead's load belongs to (None: nobody's); what a territory's
+    state holds once every request about the lead is applied (`counted` + `_holds`)."""
+    c = counted(lead, rules)
+    return c if c is not None and lead is not None and _holds(lead, *c, rules) else None
 
 
 def active(rules: Rules) -> bool:
@@ -240,8 +252,10 @@ def with_result(lead: Lead, territory_id: str | None, owner: str | None, trigger
 
 
 def manual(lead: Lead, owner: str | None, rules: Rules, at: str) -> Lead:
-    """An owner set by hand: kept, never reassigned automatically, counted for no one."""
-    out = with_result(lead, None, owner, MANUAL, rules.version, at)
+    """An owner set by hand: kept, never reassigned automatically. The lead stays in its
+    territory (an update edits only the fields it carries), so it counts for its new owner
+    when that owner is a member there."""
+    out = with_result(lead, lead.territory_id, owner, MANUAL, rules.version, at)
     out.updated_at = at
     return out
 
@@ -284,8 +298,8 @@ def plan(old: Lead | None, new: Lead | None, rules: Rules, trigger: str,
     before = counted(old, rules)
     after = None if assign or keep else counted(new, rules)
     hold = after if after is not None and after != before else None
-    if hold is not None and (new is None or not _engine_assigned(new)):
-        hold = None  # a territory given with an external lead is not the engine's
+    if hold is not None and (new is None or not _holds(new, *hold, rules)):
+        hold = None
     return Plan(release=before if before is not None and before != after else None,
                 hold=hold, assign=assign, trigger=trigger, keep_owner=keep)
 
@@ -463,6 +477,6 @@ def loads(load: Mapping[str, Mapping[str, int]], rules: Rules) -> list[JSON]:
 
 __all__ = [
     "ENGINE", "MANUAL", "CompiledTerritory", "Member", "Plan", "TerritoryState", "agg",
-    "candidates", "compiled", "counted", "decide", "follow", "initialize", "is_manual",
-    "loads", "manual", "plan", "result", "with_result",
+    "candidates", "compiled", "counted", "counts_for", "decide", "follow", "initialize",
+    "is_manual", "loads", "manual", "plan", "result", "with_result",
 ]

@@ -187,6 +187,25 @@ def test_channel_change_while_pending_is_assigned_after_the_decision() -> None:
     assert back.pending()["pending"] == "le0:3"
 
 
+def test_owner_set_by_hand_while_pending_reads_as_simulate() -> None:
+    """Assigned, then owned by hand (to a member): the decision that comes back after the
+    hand-set owner leaves the lead as the offline pipeline has it, and the place to BOB."""
+    side = LeadSide(None, RULES, "le0", 1)
+    new = side.apply(None, created())
+    hand = asg.manual_event("L1", "P1", "BOB", ts(1), RULES.version)
+    edit = LeadSide(stored_of(new, side), RULES, "le0", 2)
+    owned = edit.apply(new, hand)
+    assert owned is not None and (owned.territory_id, owned.owner) == (None, "BOB")
+    back = LeadSide(stored_of(owned, edit), RULES, "le0", 3)
+    done = back.apply(owned, decision("a", "ANN", "le0:1"))
+    assert [(t, r["op"], r.get("owner")) for t, r in back.sends] == [
+        ("a", "release", None), ("a", "hold", "BOB")]
+    pipe = Pipeline(RULES)
+    pipe.apply_lead_events([created(), hand])
+    assert done is not None and done.to_json() == pipe.leads["L1"].to_json()
+    assert (done.territory_id, done.owner) == ("a", "BOB")
+
+
 def test_decision_for_a_deleted_lead_gives_the_place_back() -> None:
     side = LeadSide(None, RULES, "le0", 5)
     assert side.apply(None, decision("a", "ANN", "le0:1")) is None
@@ -269,7 +288,7 @@ def _loads_match(twin: Twin) -> None:
     for x in leads.values():
         if x.status in RULES.open_statuses:
             assert x.owner is not None
-        c = asg.counted(x, RULES)
+        c = asg.counts_for(x, RULES)
         if c is not None:
             want[c] += 1
     got: Counter[tuple[str, str]] = Counter()

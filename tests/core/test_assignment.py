@@ -206,9 +206,11 @@ OPEN_A = assigned("us-direct", "REP-ANN")
      asg.manual(lead(channel="INDIRECT_A"), "REP-X", R, ts(1)), asg.Plan()),
     (assigned("us-direct", "REP-ANN", status="DEAD"),
      assigned("us-direct", "REP-ANN", status="DEAD", channel="INDIRECT_A"), asg.Plan()),
-    # an owner set by hand releases the engine's assignment
+    # an owner set by hand: the old member's load falls, a member's rises
     (OPEN_A, asg.manual(OPEN_A, "REP-X", R, ts(1)),
      asg.Plan(release=("us-direct", "REP-ANN"))),
+    (OPEN_A, asg.manual(OPEN_A, "REP-BOB", R, ts(1)),
+     asg.Plan(release=("us-direct", "REP-ANN"), hold=("us-direct", "REP-BOB"))),
     # a territory that came with an external lead is not the engine's: not held again
     (lead(territory_id="us-direct", owner="REP-ANN", status="DEAD"),
      lead(territory_id="us-direct", owner="REP-ANN"), asg.Plan()),
@@ -255,7 +257,10 @@ def test_audit_entry_and_apply_assigned() -> None:
     same = asg.apply_assigned(out, asg.manual_event("L1", "P1", "REP-ANN", ts(3), "v9"), r)
     assert same is out and not asg.is_manual(same)  # repeating the owner sets nothing
     hand = asg.apply_assigned(out, asg.manual_event("L1", "P1", "REP-X", ts(3), "v9"), r)
-    assert (hand.territory_id, hand.owner, hand.updated_at) == (None, "REP-X", ts(3))
+    # by hand: only the owner changes, the lead stays in its territory
+    assert (hand.territory_id, hand.owner, hand.updated_at) == ("us-direct", "REP-X", ts(3))
+    assert hand.processing[-1]["trigger"] == "MANUAL"
+    assert hand.processing[-1]["rule_set_id"] == "us-direct"
     assert asg.is_manual(hand) and not asg.is_manual(out)
     assert asg.trigger_of(LeadEventKind.LINKED) == asg.REEVALUATION
 
@@ -301,19 +306,24 @@ def test_history_weights_capacity_close_fallback_manual() -> None:
     update(r, "P1", 5, status="DEAD")  # BOB's lead closes: BOB has room again
     r.feed(new_lead("i4", "P4", 6))
     assert owners(r)[-1] == ("P4", "us", "BOB")
-    update(r, "P0", 7, owner="ZED")  # by hand: ANN's load falls
+    update(r, "P0", 7, owner="ZED")  # by hand, to a non-member: ANN's load falls
     r.feed(new_lead("i5", "P5", 8))
-    assert owners(r)[0] == ("P0", None, "ZED")
+    assert owners(r)[0] == ("P0", "us", "ZED")  # an update edits only the owner
     assert owners(r)[-1] == ("P5", "us", "ANN")
     assert asg.result(r.pipe.territories["us"]) == {"ANN": 2, "BOB": 1}
-    # closing a lead owned by hand frees nobody
+    # closing a lead owned by a non-member frees nobody
     update(r, "P0", 9, status="DEAD", owner="ZED")
     assert asg.result(r.pipe.territories["us"]) == {"ANN": 2, "BOB": 1}
+    # by hand to a member: the load moves with it, even past capacity (people decide)
+    update(r, "P2", 10, owner="BOB")
+    assert asg.result(r.pipe.territories["us"]) == {"ANN": 1, "BOB": 2}
+    r.feed(new_lead("i6", "P6", 11))  # BOB is over capacity: ANN takes it
+    assert owners(r)[-1] == ("P6", "us", "ANN")
     # the audit shows why
     p0 = next(x for x in r.leads.values() if x.party_id == "P0")
     assert [(e["trigger"], e["rule_set_id"], e["result"]) for e in p0.processing
             if e["engine"] == "assignment"] == [
-        ("CREATED", "us", "ANN"), ("MANUAL", None, "ZED")]  # the repeat sets nothing
+        ("CREATED", "us", "ANN"), ("MANUAL", "us", "ZED")]  # the repeat sets nothing
 
 
 def test_no_territory_no_fallback_leaves_owner_null() -> None:
@@ -358,7 +368,7 @@ def test_manual_owner_is_never_reassigned() -> None:
     update(r, "P0", 0.5, owner="REP-X")
     r.feed(new_lead("b", "P0", 1), new_lead("c", "P0", 2))  # channel changes to DIRECT
     [x] = r.leads.values()
-    assert x.channel == "DIRECT" and (x.territory_id, x.owner) == (None, "REP-X")
+    assert x.channel == "DIRECT" and (x.territory_id, x.owner) == ("us-all", "REP-X")
 
 
 def test_imported_lead_is_assigned() -> None:
