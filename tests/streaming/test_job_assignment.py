@@ -10,6 +10,7 @@ hand-set owner, a link that must not reassign, fallback).
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -158,3 +159,64 @@ def test_one_partition_equals_the_pipeline(broker: EmbeddedBroker, tmp_path: Pat
     assert owners["ZED"] == 1 and owners["POOL"] == 2  # 12 places: 10, 3 freed, 7 more
     assert stream.leads[other["lead_id"]]["owner"] == "ANN"
     assert len(stream.leads[other["lead_id"]]["interaction_ids"]) == 2
+
+
+KILL_ASSIGNMENT = """
+profiles: {interaction_score_threshold: 10}
+assignment:
+  territories:
+    - id: all
+      precedence: 10
+      guard: {}
+      members:
+        - {resource: ANN, weight: 2, capacity: 10}
+        - {resource: BOB, weight: 1, capacity: 6}
+    - id: overflow
+      precedence: 1
+      guard: {}
+      members:
+        - {resource: CAT, capacity: 8}
+  fallback: POOL
+"""
+
+
+def test_kill9_mid_stream_assigns_nothing_twice(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """SIGKILL the worker while leads are being assigned and while leads close, restart on
+    the same DATA_DIR: requests and decisions delivered again change nothing, so with one
+    partition every owner equals the pipeline's and no member passes its capacity."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(make_doc(KILL_ASSIGNMENT), sort_keys=False))
+    job = Job(broker, tmp_path, rules_path=rules, partitions=1)
+    phases: list[tuple[str, list[bytes]]] = []
+    w = job.start_worker("w0")
+    kills = 0
+    try:
+        w.wait_ready()
+        first = [_new_lead(f"P{k:02d}", 1 + k % 28) for k in range(40)]
+        closes: list[bytes] = []
+        later = [_new_lead(f"R{k:02d}", 1 + k % 28) for k in range(20)]
+        for i, (kind, lines) in enumerate([("interactions", first), ("lead-updates", closes),
+                                           ("interactions", later)]):
+            if kind == "lead-updates":
+                leads = sorted(job.outputs().leads.values(), key=lambda d: d["lead_id"])
+                lines += [_update(d, status="DEAD") for d in leads
+                          if d["territory_id"] is not None][:10]
+            job.produce(kind, lines)
+            phases.append((kind, lines))
+            time.sleep(0.2)  # the worker is on it now
+            kills += bool(job.lag())
+            w.stop(signal.SIGKILL)
+            w = job.start_worker(f"w{i + 1}", data_dir=w.data_dir)
+            w.wait_ready()
+            job.wait_idle()
+        stream = job.outputs()
+    finally:
+        job.stop_all()
+    assert kills >= 1, "a kill should land mid-stream"
+    expected = _pipeline_finals(rules, phases)
+    assert stream.after_crash().comparable() == expected.after_crash().comparable(), \
+        diff(stream, expected)
+    caps = {("all", "ANN"): 10, ("all", "BOB"): 6, ("overflow", "CAT"): 8}
+    load = _open_load(stream)
+    assert all(load[k] <= caps[k] for k in load) and load == caps  # refilled after closes
+    assert all(d["owner"] is not None for d in stream.leads.values())
