@@ -108,16 +108,28 @@ def _label(result: Any) -> str:
     return str(result)[:32]
 
 
+def _count_assignment(entry: dict[str, Any]) -> None:
+    manual = entry.get("trigger") == asg.MANUAL
+    metrics.ASSIGNMENTS.labels(
+        territory="none" if manual else str(entry.get("rule_set_id") or "none"),
+        result="manual" if manual else asg.outcome_label(entry.get("rule_set_id"),
+                                                         entry.get("result"))).inc()
+
+
 def _count(old: Lead | None, new: Lead, ev: LeadEvent) -> None:
     if old is None:
         metrics.LEADS_CREATED.labels(origin=new.origin).inc()
+    if ev.kind is LeadEventKind.ASSIGNED:  # a decision's entry may go before the last ones
+        a = ev.assignment or {}
+        _count_assignment({"trigger": asg.MANUAL if a.get("manual") else a.get("trigger"),
+                           "rule_set_id": a.get("territory_id"), "result": a.get("owner")})
+        if old is not None and len(new.processing) > len(old.processing) + 1:
+            _count_assignment(new.processing[-1])  # a reassignment decided here (fallback)
+        return
     done = len(old.processing) if old is not None else len(ev.lead.processing if ev.lead else [])
     for entry in new.processing[done:]:
         if entry.get("engine") == asg.ENGINE:
-            metrics.ASSIGNMENTS.labels(
-                territory=str(entry.get("rule_set_id") or "none"),
-                result=asg.outcome_label(entry.get("rule_set_id"), entry.get("result"))
-                if entry.get("trigger") != asg.MANUAL else "manual").inc()
+            _count_assignment(entry)
             continue
         metrics.PROCESSING_RESULTS.labels(engine=str(entry.get("engine")),
                                           result=_label(entry.get("result"))).inc()
