@@ -25,6 +25,7 @@ REASON_CODES = (
     *RECORD_CODES,
     "invalid_import",       # a party import the matching agent cannot read (internal topic)
     "invalid_lead_event",   # an internal lead event processing cannot apply
+    "invalid_assignment_request",  # an internal territory request (CONTRACT §11)
     "error",                # an unexpected exception while handling the record
 )
 

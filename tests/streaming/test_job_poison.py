@@ -76,6 +76,10 @@ CASES: dict[str, tuple[bytes, list[tuple[bytes, str]], bytes]] = {
              "rules_version": None, "interaction_id": "i", "score": 1}), "invalid_lead_event"),
     ], js({"kind": "REGISTERED", "lead_id": "LZ-7", "party_id": "PZ-7", "at": AT,
            "rules_version": None, "lead": LEAD_OK})),
+    "leadstream-assignments": (b"TZ-1", [
+        (b"garbage", "invalid_assignment_request"),
+        (js({"op": "assign", "lead_id": "LZ-9"}), "invalid_assignment_request"),
+    ], js({"op": "release", "lead_id": "LZ-9"})),
 }
 
 
@@ -154,5 +158,6 @@ def test_dead_letter_metrics(run: Run) -> None:
     status, body = run.worker.get("/metrics")
     text = body.decode()
     for code in ("invalid_json", "invalid_record", "unmapped_feed_value", "invalid_timestamp",
-                 "unknown_status", "unknown_lead", "invalid_import", "invalid_lead_event"):
+                 "unknown_status", "unknown_lead", "invalid_import", "invalid_lead_event",
+                 "invalid_assignment_request"):
         assert f'leadstream_dead_letters_total{{reason="{code}"}}' in text, code
