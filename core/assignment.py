@@ -266,7 +266,7 @@ class Plan:
     through the territory topic)."""
 
     release: tuple[str, str] | None = None  # (territory, owner) the lead stops counting for
-    hold: tuple[str, str] | None = None     # (territory, owner) the lead counts for again
+    hold: tuple[str, str] | None = None     # (territory, member) the lead counts for now
     assign: bool = False                    # run the decision (trigger below)
     trigger: str = CREATED
     keep_owner: bool = False                # an external lead's given owner: mark it MANUAL
@@ -280,8 +280,9 @@ def plan(old: Lead | None, new: Lead | None, rules: Rules, trigger: str,
     - a new lead (old None) that is open is assigned (`external`: only when
       `processing.process_external_leads`, and one that comes with an owner keeps it);
     - an existing open lead not owned by hand is assigned again when its channel changed;
-    - a lead that stops counting (closed, deleted, reassigned, owned by hand) releases its
-      member's load; a closed lead opened again counts again (`hold`).
+    - a lead that stops counting for its member (closed, deleted, reassigned, given to
+      another owner by hand) releases that load; a closed lead opened again, or one given by
+      hand to a member of its territory, counts for that member (`hold`).
     """
     assign, keep = False, False
     if new is not None and new.status in rules.open_statuses and active(rules):
