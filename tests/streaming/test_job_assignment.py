@@ -78,7 +78,7 @@ def test_two_workers_hold_capacity_exactly(broker: EmbeddedBroker, tmp_path: Pat
         w1, w2 = job.start_worker("w1"), job.start_worker("w2")
         w1.wait_ready()
         w2.wait_ready()
-        wait_split(job, [w1, w2])
+        wait_split(job, [w1, w2], timeout=90.0)  # two joiners at once: slower on a busy box
         first = [_new_lead(f"P{k:02d}", 1 + k % 20) for k in range(30)]
         job.produce("interactions", first)
         job.wait_idle()
@@ -192,9 +192,9 @@ def test_kill9_mid_stream_assigns_nothing_twice(broker: EmbeddedBroker, tmp_path
     kills = 0
     try:
         w.wait_ready()
-        first = [_new_lead(f"P{k:02d}", 1 + k % 28) for k in range(40)]
+        first = [_new_lead(f"P{k:03d}", 1 + k % 28) for k in range(150)]
         closes: list[bytes] = []
-        later = [_new_lead(f"R{k:02d}", 1 + k % 28) for k in range(20)]
+        later = [_new_lead(f"R{k:03d}", 1 + k % 28) for k in range(100)]
         for i, (kind, lines) in enumerate([("interactions", first), ("lead-updates", closes),
                                            ("interactions", later)]):
             if kind == "lead-updates":
