@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.records import JSON, Lead, LeadEvent, LeadEventKind
-from rules.compiled import Rules, compile_conditions
-from rules.conditions import Condition, evaluate_all, make_lookup
+from rules.compiled import CompiledMember, CompiledTerritory, Rules
+from rules.conditions import evaluate_all, make_lookup
 
 ENGINE = "assignment"
 # audit triggers (CONTRACT §3: CREATED at creation, REEVALUATION on link, EDIT after an edit)
@@ -49,22 +49,11 @@ UNASSIGNED = "unassigned"  # no territory and no fallback
 
 # --------------------------------------------------------------------------- config
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    resource: str
-    weight: int
-    capacity: int | None
+Member = CompiledMember  # rules/compiled.py compiles the section (guards, order)
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledTerritory:
-    id: str
-    precedence: int
-    guard: tuple[Condition, ...]
-    members: tuple[Member, ...]
-
-    def member(self, resource: str) -> Member | None:
-        return next((m for m in self.members if m.resource == resource), None)
+def member_of(territory: CompiledTerritory, resource: str) -> Member | None:
+    return next((m for m in territory.members if m.resource == resource), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +67,12 @@ _COMPILED: dict[str, CompiledAssignment] = {}
 
 
 def compiled(rules: Rules) -> CompiledAssignment:
-    """The `assignment` section in decision order, compiled once per rules version."""
+    """`Rules.territories` (in decision order) with a lookup by id, once per rules version."""
     got = _COMPILED.get(rules.version)
     if got is not None:
         return got
-    sec = rules.config.assignment
-    ts = tuple(sorted(
-        (CompiledTerritory(t.id, t.precedence, compile_conditions(t.guard), tuple(
-            Member(m.resource, m.weight, m.capacity) for m in t.members))
-         for t in sec.territories),
-        key=lambda t: (-t.precedence, t.id)))
-    got = CompiledAssignment(ts, {t.id: t for t in ts}, sec.fallback)
+    got = CompiledAssignment(rules.territories, {t.id: t for t in rules.territories},
+                             rules.fallback)
     if len(_COMPILED) >= 16:
         _COMPILED.clear()
     _COMPILED[rules.version] = got
@@ -220,7 +204,7 @@ def _holds(lead: Lead, territory_id: str, owner: str, rules: Rules) -> bool:
     entry = last_assignment(lead)
     territory = compiled(rules).by_id.get(territory_id)
     return entry is not None and entry.get("rule_set_id") == territory_id \
-        and territory is not None and territory.member(owner) is not None
+        and territory is not None and member_of(territory, owner) is not None
 
 
 def counts_for(lead: Lead | None, rules: Rules) -> tuple[str, str] | None:
@@ -450,7 +434,7 @@ def territory_step(territory_id: str, stored: Mapping[str, Any] | None, req: Map
                                     "request": req.get("request")})
     elif req["op"] == "release":
         state.release(lead_id)
-    elif territory is not None and territory.member(str(req.get("owner"))) is not None:
+    elif territory is not None and member_of(territory, str(req.get("owner"))) is not None:
         state.hold(str(req["owner"]), lead_id)
     return TerritoryStep({"state": state.to_json(), "progress": progress}, forward, decided)
 
@@ -465,7 +449,7 @@ def loads(load: Mapping[str, Mapping[str, int]], rules: Rules) -> list[JSON]:
         members = [{"resource": m.resource, "weight": m.weight, "capacity": m.capacity,
                     "load": int(have.get(m.resource, 0))} for m in t.members]
         members += [{"resource": r, "weight": None, "capacity": None, "load": int(n)}
-                    for r, n in sorted(have.items()) if t.member(r) is None and n]
+                    for r, n in sorted(have.items()) if member_of(t, r) is None and n]
         out.append({"id": t.id, "precedence": t.precedence, "members": members})
     for tid in sorted(set(load) - set(comp.by_id)):
         rest = {r: int(n) for r, n in sorted(load[tid].items()) if n}
@@ -477,7 +461,7 @@ def loads(load: Mapping[str, Mapping[str, int]], rules: Rules) -> list[JSON]:
 
 
 __all__ = [
-    "ENGINE", "MANUAL", "CompiledTerritory", "Member", "Plan", "TerritoryState", "agg",
+    "ENGINE", "MANUAL", "CompiledTerritory", "Member", "member_of", "Plan", "TerritoryState", "agg",
     "candidates", "compiled", "counted", "counts_for", "decide", "follow", "initialize",
     "is_manual", "loads", "manual", "plan", "result", "with_result",
 ]
