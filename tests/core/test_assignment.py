@@ -394,3 +394,41 @@ def test_external_leads(process: bool, expected: list[tuple[str | None, str | No
          "country": "US", "owner": "REP-X"},
     ])
     assert [(got.leads[i].territory_id, got.leads[i].owner) for i in ("E1", "E2")] == expected
+
+
+def test_deleted_lead_gives_its_place_back() -> None:
+    r = run(make_rules(SIMPLE, interaction_score_threshold=10),
+            *(new_lead(f"i{k}", f"P{k}", k) for k in range(4)))
+    assert owners(r)[-1] == ("P3", None, "POOL")
+    update(r, "P1", 5, deleted=True)  # BOB's lead
+    assert all(x.party_id != "P1" for x in r.leads.values())
+    assert asg.result(r.pipe.territories["us"]) == {"ANN": 2}
+    r.feed(new_lead("i4", "P4", 6))
+    assert owners(r)[-1] == ("P4", "us", "BOB")
+
+
+def test_edit_that_changes_the_channel_reassigns() -> None:
+    """An edit (CONTRACT §10) that routes the lead elsewhere while it is NEW reassigns it,
+    audited EDIT; one that leaves the channel alone keeps the owner."""
+    edit_rules = rules("""
+processing:
+  channels: [DIRECT, INDIRECT_A, INDIRECT_B]
+  channel_selection:
+    - id: ch
+      status: ACTIVE
+      precedence: 1
+      rules:
+        - {id: ceo, when: {source_code: CEO}, then: DIRECT}
+        - {id: other, when: {}, then: INDIRECT_A}
+""")
+    r = run(edit_rules, new_lead("a", "P0", 0))
+    [x] = r.leads.values()
+    assert (x.channel, x.territory_id, x.owner) == ("INDIRECT_A", "us-all", "REP-CAT")
+    update(r, "P0", 1, country="US")  # nothing a channel rule sees changes
+    [x] = r.leads.values()
+    assert (x.territory_id, x.owner) == ("us-all", "REP-CAT")
+    update(r, "P0", 2, source_code="CEO")
+    [x] = r.leads.values()
+    assert (x.channel, x.territory_id, x.owner) == ("DIRECT", "us-direct", "REP-ANN")
+    assert x.processing[-1]["engine"] == "assignment" and x.processing[-1]["trigger"] == "EDIT"
+    assert asg.result(r.pipe.territories["us-all"]) == {}
