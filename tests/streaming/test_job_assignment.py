@@ -140,12 +140,13 @@ def test_one_partition_equals_the_pipeline(broker: EmbeddedBroker, tmp_path: Pat
         job.start_worker("w1").wait_ready()
         send("interactions", [_new_lead(f"P{k:02d}", 1 + k) for k in range(10)])
         leads = sorted(job.outputs().leads.values(), key=lambda d: d["created_at"])
-        # close one of ANN's and one of BOB's, hand one of CAT's to a person
+        # close one of ANN's and one of BOB's, hand one of CAT's to a person, delete one
         ann = next(d for d in leads if d["owner"] == "ANN")
         bob = next(d for d in leads if d["owner"] == "BOB")
         cat = next(d for d in leads if d["owner"] == "CAT")
+        bob2 = next(d for d in leads if d["owner"] == "BOB" and d is not bob)
         send("lead-updates", [_update(ann, status="DEAD"), _update(bob, status="CONVERTED"),
-                              _update(cat, owner="ZED")])
+                              _update(cat, owner="ZED"), _update(bob2, deleted=True)])
         # a link to an open lead (no reassignment), then new leads into the freed places
         other = next(d for d in leads if d["owner"] == "ANN" and d is not ann)
         send("interactions", [_new_lead(other["party_id"], 15, iid="again")]
@@ -156,7 +157,9 @@ def test_one_partition_equals_the_pipeline(broker: EmbeddedBroker, tmp_path: Pat
     expected = _pipeline_finals(rules, phases)
     assert stream.comparable() == expected.comparable(), diff(stream, expected)
     owners = Counter(d["owner"] for d in stream.leads.values())
-    assert owners["ZED"] == 1 and owners["POOL"] == 2  # 12 places: 10, 3 freed, 7 more
+    # 12 places: 10 taken, 4 freed (closed, converted, by hand, deleted), 7 more leads
+    assert owners["ZED"] == 1 and owners["POOL"] == 1
+    assert bob2["lead_id"] not in stream.leads
     assert stream.leads[other["lead_id"]]["owner"] == "ANN"
     assert len(stream.leads[other["lead_id"]]["interaction_ids"]) == 2
 
