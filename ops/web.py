@@ -27,6 +27,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 from core import report as rep
@@ -395,10 +396,21 @@ def territories_view(load: Mapping[str, Mapping[str, int]], rules: Any) -> dict[
             "territories": asg.loads(load, rules)}
 
 
+_TERRITORY_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border:1px solid #bbb;padding:.3em .7em}td{text-align:right}"
+    "th[scope=row]{text-align:left}.bar{background:#4a7;height:.9em;display:inline-block}"
+)
+
+
+def _td(v: Any) -> str:
+    return f"<td>{escape(str(v))}</td>"
+
+
 def render_territories_html(doc: Mapping[str, Any]) -> str:
     """The territories' load as a page: a table and a bar per member (load of capacity)."""
     out = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Territories</title>",
-           f"<style>{_STYLE}.bar{{background:#4a7;height:.9em;display:inline-block}}</style>"
+           f"<style>{_TERRITORY_STYLE}</style>"
            "</head><body><h1>Territories</h1>"]
     for t in doc.get("territories", []):
         out.append(f"<h2>{escape(str(t['id']))}</h2><table><thead><tr><th scope='col'>Member"
@@ -408,8 +420,8 @@ def render_territories_html(doc: Mapping[str, Any]) -> str:
             cap, load = m.get("capacity"), int(m.get("load") or 0)
             width = min(100, round(100 * load / cap)) if cap else min(100, load)
             out.append(f"<tr><th scope='row'>{escape(str(m['resource']))}</th>"
-                       f"{_cell(m.get('weight') if m.get('weight') is not None else '')}"
-                       f"{_cell(cap if cap is not None else 'none')}{_cell(load)}"
+                       f"{_td(m.get('weight') if m.get('weight') is not None else '')}"
+                       f"{_td(cap if cap is not None else 'none')}{_td(load)}"
                        f"<td style='text-align:left;width:12em'><span class='bar' "
                        f"style='width:{width}%'></span></td></tr>")
         out.append("</tbody></table>")
