@@ -28,6 +28,9 @@ from tests.streaming.test_job_two_workers import wait_split
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
+#: waits of these tests (s): the shared 2-core box can be slow while others run suites
+SLOW = 150.0
+
 ASSIGNMENT = """
 profiles: {interaction_score_threshold: 10}
 assignment:
@@ -76,12 +79,12 @@ def test_two_workers_hold_capacity_exactly(broker: EmbeddedBroker, tmp_path: Pat
     job = Job(broker, tmp_path, rules_path=_rules(tmp_path))
     try:
         w1, w2 = job.start_worker("w1"), job.start_worker("w2")
-        w1.wait_ready()
-        w2.wait_ready()
+        w1.wait_ready(timeout=SLOW)
+        w2.wait_ready(timeout=SLOW)
         wait_split(job, [w1, w2], timeout=90.0)  # two joiners at once: slower on a busy box
         first = [_new_lead(f"P{k:02d}", 1 + k % 20) for k in range(30)]
         job.produce("interactions", first)
-        job.wait_idle()
+        job.wait_idle(timeout=SLOW)
         stream = job.outputs()
         assert len(stream.leads) == 30
         partitions = {(murmur2(d["party_id"].encode()) & 0x7FFFFFFF) % job.partitions
@@ -98,9 +101,9 @@ def test_two_workers_hold_capacity_exactly(broker: EmbeddedBroker, tmp_path: Pat
         anns = sorted((d for d in stream.leads.values() if d["owner"] == "ANN"),
                       key=lambda d: d["lead_id"])[:2]
         job.produce("lead-updates", [_update(d, status="DEAD") for d in anns])
-        job.wait_idle()
+        job.wait_idle(timeout=SLOW)
         job.produce("interactions", [_new_lead(f"Q{k}", 21 + k) for k in range(4)])
-        job.wait_idle()
+        job.wait_idle(timeout=SLOW)
         stream = job.outputs()
         assert _open_load(stream) == CAPACITY
         later = [d for d in stream.leads.values() if d["party_id"].startswith("Q")]
@@ -133,11 +136,11 @@ def test_one_partition_equals_the_pipeline(broker: EmbeddedBroker, tmp_path: Pat
 
     def send(kind: str, lines: list[bytes]) -> None:
         job.produce(kind, lines)
-        job.wait_idle()
+        job.wait_idle(timeout=SLOW)
         phases.append((kind, lines))
 
     try:
-        job.start_worker("w1").wait_ready()
+        job.start_worker("w1").wait_ready(timeout=SLOW)
         send("interactions", [_new_lead(f"P{k:02d}", 1 + k) for k in range(10)])
         leads = sorted(job.outputs().leads.values(), key=lambda d: d["created_at"])
         # close one of ANN's and one of BOB's, hand one of CAT's to a person, delete one
@@ -194,7 +197,7 @@ def test_kill9_mid_stream_assigns_nothing_twice(broker: EmbeddedBroker, tmp_path
     w = job.start_worker("w0")
     kills = 0
     try:
-        w.wait_ready()
+        w.wait_ready(timeout=SLOW)
         first = [_new_lead(f"P{k:03d}", 1 + k % 28) for k in range(150)]
         closes: list[bytes] = []
         later = [_new_lead(f"R{k:03d}", 1 + k % 28) for k in range(100)]
@@ -210,8 +213,8 @@ def test_kill9_mid_stream_assigns_nothing_twice(broker: EmbeddedBroker, tmp_path
             kills += bool(job.lag())
             w.stop(signal.SIGKILL)
             w = job.start_worker(f"w{i + 1}", data_dir=w.data_dir)
-            w.wait_ready()
-            job.wait_idle()
+            w.wait_ready(timeout=SLOW)
+            job.wait_idle(timeout=SLOW)
         stream = job.outputs()
     finally:
         job.stop_all()
