@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from streaming.broker_process import BrokerProcess
+
 __all__ = ["BrokerStartError", "EmbeddedBroker", "free_port", "kafka_api_versions_ok"]
 
 #: Environment variables Tansu reads as defaults for its flags. They are removed from the
@@ -90,7 +92,7 @@ def _set_pdeathsig() -> None:  # runs in the child between fork and exec
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(BrokerProcess):
     """A Tansu broker on a loopback port, in its own process group.
 
     ``die_with_parent`` (Linux) asks the kernel to SIGTERM the broker when the thread that
@@ -220,59 +222,7 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker's process group (SIGTERM, then SIGKILL). Idempotent."""
-        if self._proc is None:
-            return
-        with contextlib.suppress(Exception):
-            atexit.unregister(self.stop)
-        if self._paused:
-            self.resume()
-        self._kill_group(signal.SIGTERM)
-        if not self._reap(timeout=timeout):
-            self._kill_group(signal.SIGKILL)
-            self._reap(timeout=2.0)
-
-    def _kill_group(self, sig: signal.Signals) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-
-    def _reap(self, timeout: float) -> bool:
-        """Wait for the process; on success forget it and close the log. False on timeout."""
-        if self._proc is None:
-            return True
-        try:
-            self._proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        self._proc = None
-        self._paused = False
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        return True
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    # ------------------------------------------------------------------ faults
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open, nothing answers."""
-        if self._proc is None:
-            raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGSTOP)
-        self._paused = True
-
-    def resume(self) -> None:
-        """Undo :meth:`pause` (SIGCONT)."""
-        if self._proc is None:
-            raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGCONT)
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
+        self._terminate(timeout, kill_wait=2.0)
 
     # ------------------------------------------------------------------ misc
     def log_text(self) -> str:

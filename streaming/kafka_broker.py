@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import base64
-import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +33,7 @@ from types import TracebackType
 from typing import IO
 
 from streaming.broker import BrokerStartError, _set_pdeathsig, free_port, kafka_api_versions_ok
+from streaming.broker_process import BrokerProcess
 
 __all__ = ["KafkaBroker", "KafkaUnavailable", "kafka_lib_dir"]
 
@@ -105,7 +105,7 @@ def record_batch_sizes(segment: bytes) -> list[int]:
     return out
 
 
-class KafkaBroker:
+class KafkaBroker(BrokerProcess):
     """A single-node KRaft Kafka on loopback ports (broker + controller in one JVM).
 
     ``overrides`` are extra ``server.properties`` lines (they win over the defaults below).
@@ -286,59 +286,10 @@ class KafkaBroker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM the JVM's group (a clean shutdown), SIGKILL after `timeout`. Idempotent."""
-        if self._proc is not None:
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.stop)
-            if self._paused:
-                self.resume()
-            self._kill_group(signal.SIGTERM)
-            if not self._reap(timeout=timeout):
-                self._kill_group(signal.SIGKILL)
-                self._reap(timeout=10.0)
+        self._terminate(timeout, kill_wait=10.0)
         if self._own_data_dir and self._data_dir is not None:
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
-
-    def _kill_group(self, sig: signal.Signals) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-
-    def _reap(self, timeout: float) -> bool:
-        if self._proc is None:
-            return True
-        try:
-            self._proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        self._proc = None
-        self._paused = False
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        return True
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    # ------------------------------------------------------------------ faults
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open, nothing answers."""
-        if self._proc is None:
-            raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGSTOP)
-        self._paused = True
-
-    def resume(self) -> None:
-        if self._proc is None:
-            raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGCONT)
-        self._paused = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     # ------------------------------------------------------------------ inspection
     def batch_sizes(self, topic: str, partition: int) -> list[int]:
