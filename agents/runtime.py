@@ -109,7 +109,7 @@ class Runtime:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     #: called when a batch fails after its records were handled (`exit_worker`; tests swap it)
     fail_stop: Callable[[str, BaseException], None] = exit_worker
-    #: repair epoch (models/state.py): drawn at start and at every partition assignment
+    #: repair epoch (state/party.py): drawn at start and at every partition assignment
     epoch: int = field(default_factory=lambda: secrets.randbits(48) | 1)
     #: each agent's durable report shares (the `reports` table)
     shares: dict[str, ReportShares] = field(default_factory=dict)

@@ -38,9 +38,9 @@ from core.validation import (
 )
 from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
 from models.records import JSON, Lead, LeadEvent, LeadEventKind, Link, Origin, short_hash
-from models.state import Draft, LeadRef, PartyState
 from models.timefmt import BadTimestamp, parse_ts
 from rules.compiled import Rules
+from state.party import Draft, LeadRef, PartyState
 
 MAX_ID_LEN = 256
 MAX_NAME_LEN = 360  # HZ_PARTIES.PARTY_NAME

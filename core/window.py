@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.records import Score
-from models.state import Draft, PendingEntry
+from state.party import Draft, PendingEntry
 
 Window = tuple[PendingEntry, ...]
 
@@ -47,7 +47,7 @@ def agg(window: Window, entry: PendingEntry, lookback_s: float, threshold: Score
 
 
 # --------------------------------------------------------------------------- stored window
-# The same step over a party's stored window (models/state.py: a B+-tree of the pending
+# The same step over a party's stored window (state/party.py: a B+-tree of the pending
 # entries' (ts, seq) keys, their entries in id records, the exact sum in the header): the
 # work per step does not grow with the window, except when it fires (the whole window becomes
 # a lead) and for the entries that expire (each expires once).

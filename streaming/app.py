@@ -25,10 +25,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from agents import assignment, feeds, imports, matching, owners, processing
 from agents.runtime import Runtime
-from models.state import PartyState
 from ops import metrics
 from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
 from ops.rules_runtime import RulesHolder
+from state.party import PartyState
 from streaming import faust_patches
 from streaming.logs import faust_logging_config, install_repeat_filter
 from streaming.settings import Settings

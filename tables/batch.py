@@ -10,7 +10,7 @@ so they read and write through a `TableBatch` instead:
 - writes stay in memory until `flush()`, so a key written by several records of one batch
   (a busy party) costs one RocksDB put and one changelog record per batch; `written` says
   whether the batch wrote a key, `dropped` gives the value before the batch of a key it
-  deletes (the party state's crash-safe part values need both, models/state.py);
+  deletes (the party state's crash-safe part values need both, state/party.py);
 - `drain()` writes each changed key to its partition's RocksDB instance and returns its
   changelog record (same topic, partition, key and raw value as `table[k] = v` would send;
   None deletes the key: a tombstone); the agent sends them with its outputs and calls
@@ -67,7 +67,7 @@ class TableBatch:
 
     def dropped(self, partition: int, key: bytes) -> bytes | None:
         """The value stored before this batch of a key this batch deletes; None for any other
-        key (models/state.py: a part deleted and written again in one batch)."""
+        key (state/party.py: a part deleted and written again in one batch)."""
         if self._writes.get((partition, key), self) is not _DELETE:
             return None
         value = self._db(partition).get(key)

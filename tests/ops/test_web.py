@@ -13,10 +13,10 @@ from yarl import URL
 
 from core import report as rep
 from models.records import Outcome, OutcomeCode
-from models.state import LeadRef, PartyState, PendingEntry
 from ops import web
 from ops.reload import FileReloader
 from ops.rules_runtime import RulesHolder
+from state.party import LeadRef, PartyState, PendingEntry
 from tests.ops.conftest import BASE_TEXT, variant, version_of
 
 # ---------------------------------------------------------------- pure functions

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import rocksdict
 
-from models.state import PartyState, PendingEntry
+from state.party import PartyState, PendingEntry
 
 ENTRY = PendingEntry("i1", "2026-01-01T00:00:00Z", 1.0, 0, 3, "RS", "v1")
 

@@ -13,7 +13,7 @@ from typing import Any
 from rocksdict import Options, Rdict
 
 from core.pipeline import handle_interaction
-from models.state import PartyState
+from state.party import PartyState
 from tables.batch import TableBatch
 from tests.builders import interaction, make_rules
 

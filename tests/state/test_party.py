@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from models.state import (
+from state.party import (
     LeadRef,
     PartyState,
     PendingEntry,

@@ -20,8 +20,8 @@ import pytest
 
 from core.pipeline import Emitted, Pipeline
 from models.records import OutcomeCode
-from models.state import PartyState
 from rules.compiled import Rules
+from state.party import PartyState
 from tests.builders import base_doc, interaction, make_rules, ts
 
 BIG = "BIG"
@@ -114,7 +114,7 @@ def _view(pipe: Pipeline) -> dict[str, Any]:
     """What every party's committed state says, read through its stored parts."""
     ids = sorted({doc["interaction_id"] for kind, doc in STREAM if kind == "i"})
     view: dict[str, Any] = {}
-    for party in pipe.headers:
+    for party in pipe.parties:
         st: PartyState = pipe.parties[party]
         view[party] = {
             "window": [e.to_list() for e in st.window_entries()] if st.wcount else [],
@@ -272,7 +272,7 @@ def test_rules_reloaded_before_the_redelivery_give_the_state_of_a_run_never_kill
         switch: str, kill_batch: int) -> None:
     """The records of a lost batch decided again under other rules write other parts: the
     parts the lost batch wrote and the new decisions leave alone are set back when the
-    restarted worker first loads the party (models/state.py, repair epoch)."""
+    restarted worker first loads the party (state/party.py, repair epoch)."""
     rules = SWITCHES[switch]()
     want, _ = _switched_run(kill_batch, rules, killed=False)
     got, pipe = _switched_run(kill_batch, rules, killed=True)
@@ -290,7 +290,7 @@ def test_without_the_repair_a_reload_before_the_redelivery_corrupts_the_state(
             _, pipe = _switched_run(kill_batch, switch(), killed=True)
             repaired += len(pipe.repaired)
     assert repaired > 0
-    monkeypatch.setattr("core.pipeline.lost_part_repairs", lambda header, stored: {})
+    monkeypatch.setattr("state.store.lost_part_repairs", lambda header, stored: {})
     differ = []
     for kill_batch in KILLED_BATCHES:
         for name, switch in SWITCHES.items():
