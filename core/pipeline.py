@@ -31,7 +31,7 @@ from models.records import (
 from rules.compiled import Rules
 from state.memory import MemoryTable
 from state.party import PartyState
-from state.store import PartyStore, write_phases
+from state.store import PartyStore
 from state.types import KeyValue
 
 Raw = bytes | str | Mapping[str, Any]
@@ -205,14 +205,16 @@ class PartyStates(Mapping[str, PartyState]):
         self._pipe = pipe
 
     def __getitem__(self, party_id: str) -> PartyState:
-        raw = self._pipe.headers.data[party_id.encode()]
-        return PartyState.from_bytes(raw, self._pipe.states.parts.get)
+        raw = self._pipe.headers.get(party_id.encode())
+        if raw is None:
+            raise KeyError(party_id)
+        return PartyState.from_bytes(raw, self._pipe.parts.get)
 
     def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self._pipe.headers.data)
+        return (k.decode() for k, _ in self._pipe.headers.scan(b""))
 
     def __len__(self) -> int:
-        return len(self._pipe.headers.data)
+        return len(self._pipe.headers.scan(b""))
 
 
 class Pipeline:
@@ -271,13 +273,9 @@ class Pipeline:
         first; its local state is rebuilt from the changelogs, which hold that one only."""
         assert self.states.batched, "no batch is running"
         self.states.batched = False
-        for i, (table, puts, deletes) in enumerate(write_phases(self.headers, self.parts)):
-            if killed and i:
-                self.headers.discard()
-                self.parts.discard()
-                self.epoch += 1  # the restarted worker's
-                return
-            table.drain(puts, deletes)
+        self.states.end_batch(killed=killed)
+        if killed:
+            self.epoch += 1  # the restarted worker's
 
     def reload(self) -> None:
         """Forget the decoded states: the next steps load every party from the stored bytes

@@ -86,6 +86,17 @@ class PartyStore:
         for table, puts, deletes in write_phases(self.headers, self.parts):
             table.drain(puts, deletes)
 
+    def end_batch(self, *, killed: bool = False) -> None:
+        """Store the batch's writes in `write_phases` order, all at once (the in-memory
+        pipeline, tests; the worker sends each phase with its changelog records instead).
+        `killed`: the worker dies after the first phase; the rest is lost."""
+        for i, (table, puts, deletes) in enumerate(write_phases(self.headers, self.parts)):
+            if killed and i:
+                self.headers.discard()
+                self.parts.discard()
+                return
+            table.drain(puts, deletes)
+
     def forget(self) -> None:
         """Drop the decoded states: the next loads decode the stored bytes (a restart)."""
         self._live.clear()

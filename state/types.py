@@ -38,6 +38,9 @@ class KeyValue(Drainable, Protocol):
     def put(self, key: bytes, value: bytes | None, *, early: bool = False) -> None:
         """Set (None: delete) at the next drain. `early`: a deletion stored with the puts."""
 
+    def discard(self) -> None:
+        """Forget the batch's pending writes (a worker killed before storing them)."""
+
 
 #: One write phase: (table, puts, deletes), as `agents.runtime.Runtime.consume` runs them.
 Phase = tuple[Drainable, bool, bool]

@@ -101,6 +101,10 @@ class TableBatch:
     def __len__(self) -> int:
         return len(self._writes)
 
+    def discard(self) -> None:
+        """Forget the pending writes (tests: a worker killed before storing them)."""
+        self._writes, self._early = {}, set()
+
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Record]:
         """Write pending keys (`puts`: values and early deletions, `deletes`: the other
         deletions) to RocksDB; returns their changelog records for the caller to send

@@ -39,6 +39,9 @@ class PartitionTable:
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Any]:
         return self.batch.drain(puts, deletes)
 
+    def discard(self) -> None:
+        self.batch.discard()
+
 
 class PartyStores:
     """One `PartyStore` per partition over the worker's `parties` and `party-parts` batches."""
