@@ -20,12 +20,11 @@ import logging
 import time
 from typing import Any
 
-import orjson
-
 from agents.runtime import Runtime
 from core.imports import InvalidImport, osr_key
 from core.pipeline import handle_import_head
 from models.imports import REFUSED_HEADER
+from models.wire import id_or_none
 from streaming.codecs import dumps, header, loads_object
 from tables.batch import TableBatch
 
@@ -100,18 +99,8 @@ def _ident(doc: dict[str, Any], name: str) -> str | None:
 
 
 def _party_of(raw: bytes | None) -> str | None:
-    if not raw:
-        return None
-    party: str | None = orjson.loads(raw).get("party_id")
-    return party
+    return id_or_none(loads_object(raw), "party_id", None)
 
 
 def _osr_of(doc: dict[str, Any] | None) -> str | None:
-    if doc is None:
-        return None
-    v = doc.get("orig_system_reference")
-    if isinstance(v, str) and v.strip():
-        return v.strip()
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    return None
+    return id_or_none(doc, "orig_system_reference", None, strip=True)
