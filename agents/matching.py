@@ -29,7 +29,7 @@ Why this is idempotent under at-least-once delivery:
 A hard kill (SIGKILL, OOM): local RocksDB writes are immediate while this record's outputs may
 still sit in the producer's buffer, so the local state can be ahead of the outputs. The worker
 therefore drops its local tables after a stop that was not clean and rebuilds them from the
-changelogs (streaming/worker.py). A batch's party headers are sent only after the broker has
+changelogs (job/worker.py). A batch's party headers are sent only after the broker has
 acknowledged its outputs and part writes (agents/runtime.py), so a header in the changelog never
 stands for outputs that were lost, with one broker or several.
 A kill between those two phases leaves a big party's parts (records and index pages under their

@@ -18,9 +18,9 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
 
 from streaming.murmur2 import partition_of
+from tables.batch import Record
 
 #: (topic, key, value, headers, partition)
-Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
 
 
 async def send_records(producer: Any, records: Iterable[Record]

@@ -39,7 +39,7 @@ from agents.report_state import (
 from core import report as rep
 from models.records import Link, Outcome
 from ops import metrics
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
 from streaming.codecs import dumps, encode_key, header
 from streaming.deadletter import dead_letter_headers, headers_list
 from streaming.murmur2 import murmur2
@@ -68,7 +68,7 @@ def exit_worker(agent: str, exc: BaseException) -> None:
     (Faust's `take_events` acks a batch's events however its consumer ends, and a restarted
     agent would go on without them). Exiting at once leaves the offsets uncommitted and the
     ``worker.running`` marker behind, so the next start rebuilds the local tables from the
-    changelogs and the batch is delivered again (streaming/worker.py)."""
+    changelogs and the batch is delivered again (job/worker.py)."""
     log.critical("agent %s could not send a batch's results (%s: %s); stopping the worker "
                  "so the batch is delivered again", agent, type(exc).__name__, exc,
                  exc_info=exc)

@@ -29,9 +29,11 @@ from typing import Any
 from faust.types import TP
 from rocksdict import WriteBatch
 
-from agents.outbox import Record
-
 _DELETE = None
+
+#: An output record as the agents send it: (topic, key, value, headers, partition);
+#: `drain()` returns the changelog records in this shape (agents/outbox.py sends them).
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
 
 
 class TableBatch:

@@ -296,7 +296,7 @@ async def test_wrong_token_is_401_everywhere(workers: list[Worker]) -> None:
 
 
 def test_faust_router_and_table_views_are_off() -> None:
-    from streaming.app import faust_options
+    from job.app import faust_options
     from streaming.settings import load_settings
 
     opts = faust_options(load_settings({"BROKER_URL": "kafka://127.0.0.1:1"}))

@@ -21,8 +21,8 @@ def _table(path: Path, rows: dict[bytes, bytes]) -> SimpleNamespace:
 
 
 def test_state_gauges_count_local_tables(tmp_path: Path) -> None:
+    from job.app import _update_state_gauges
     from ops import metrics
-    from streaming.app import _update_state_gauges
 
     parties = {b"P%d" % i: PartyState(window=(ENTRY,) if i % 3 == 0 else ()).to_bytes()
                for i in range(5000)}  # more than one scan slice

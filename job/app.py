@@ -1,6 +1,6 @@
 """The Faust app of the streaming job: settings -> app with topics, tables, agents and pages.
 
-`create_app(settings, holder)` builds everything; `streaming.worker.main()` runs it. The Faust
+`create_app(settings, holder)` builds everything; `job.worker.main()` runs it. The Faust
 configuration comes from `Settings` only (Faust's own environment lookups are switched off
 with ``env={}``: its names, such as ``WEB_PORT`` or ``BROKER_URL``, would otherwise override
 ours).
@@ -27,7 +27,7 @@ from agents import assignment, feeds, imports, matching, owners, processing
 from agents.runtime import Runtime
 from ops import metrics
 from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
 from state.party import PartyState
 from streaming import faust_patches
 from streaming.logs import faust_logging_config, install_repeat_filter
