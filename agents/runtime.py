@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.outbox import Record, send_records
+from agents.outbox import send_records
 from agents.report_state import (
     COUNTING_AGENTS,
     ReportShares,
@@ -45,7 +45,7 @@ from streaming.deadletter import dead_letter_headers, headers_list
 from streaming.murmur2 import murmur2
 from streaming.settings import Settings
 from streaming.topics import Topics
-from tables.batch import TableBatch
+from tables.batch import Record, TableBatch
 from tables.definitions import Tables
 
 log = logging.getLogger("leadstream.agents")

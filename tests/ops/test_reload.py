@@ -12,8 +12,8 @@ import redis
 from core.pipeline import handle_interaction
 from ops.metrics import REGISTRY
 from ops.reload import FileReloader, RedisReloader
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import KEY, encode_doc, push_rules
+from rules.holder import RulesHolder
 from state.party import PartyState
 from tests.builders import interaction
 from tests.ops.conftest import (

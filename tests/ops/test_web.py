@@ -15,7 +15,7 @@ from core import report as rep
 from models.records import Outcome, OutcomeCode
 from ops import web
 from ops.reload import FileReloader
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
 from state.party import LeadRef, PartyState, PendingEntry
 from tests.ops.conftest import BASE_TEXT, variant, version_of
 

@@ -99,7 +99,7 @@ def test_faust_options_sasl_ssl() -> None:
 def test_app_is_built_without_a_broker(tmp_path: Path) -> None:
     """Topics, tables, agents and pages wire up (nothing connects until the worker starts)."""
     from job.app import create_app
-    from ops.rules_runtime import RulesHolder
+    from rules.holder import RulesHolder
     from rules.loader import load_rules_file
 
     s = load_settings({"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.",
