@@ -47,11 +47,8 @@ def register(rt: Runtime) -> Any:
         value: bytes = message.value or b""
         doc = loads_object(value)
         osr = _osr_of(doc)
-        if osr is not None:
-            home = rt.home_partition(message.topic, osr)
-            if home != message.partition:
-                await rt.forward(message.topic, osr, message, partition=home)
-                return
+        if osr is not None and await rt.sent_home(message, osr):
+            return
         if doc is not None and header(message.headers, REFUSED_HEADER) is not None:
             # a row the import command refused: its ERROR result, as simulate --imports gives
             refused = InvalidImport(

@@ -112,11 +112,8 @@ def register(rt: Runtime) -> Any:
         party = party_of(doc)
         if party is None and kind == PARTY_IMPORT:
             party = _import_party(doc)
-        if party is not None:
-            home = rt.home_partition(message.topic, party)
-            if home != message.partition:
-                await rt.forward(message.topic, party, message, partition=home)
-                return
+        if party is not None and await rt.sent_home(message, party):
+            return
         rules = rt.holder.current
         store = stores[message.partition]
         load_state = store.load

@@ -130,6 +130,16 @@ class Runtime:
         """The partition Kafka's default partitioner (murmur2, as Java and aiokafka) picks."""
         return _key_hash(key) % self.partitions_of(topic)
 
+    async def sent_home(self, message: Any, key: str) -> bool:
+        """Whether the record was re-sent to its key's home partition (its key does not place
+        it on this one: a producer that keys or partitions differently); then it is handled
+        there, not here."""
+        home = self.home_partition(message.topic, key)
+        if home == message.partition:
+            return False
+        await self.forward(message.topic, key, message, partition=home)
+        return True
+
     def source(self, topic: str, partition: int) -> str:
         """Progress key of a topic partition: ``i0``, ``u3``, ``fc1``..."""
         return f"{self.topics.names.code(topic)}{partition}"
