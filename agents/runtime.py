@@ -47,6 +47,7 @@ from streaming.settings import Settings
 from streaming.topics import Topics
 from tables.batch import Record, TableBatch
 from tables.definitions import Tables
+from tables.engine_internals import kafka_producer
 
 log = logging.getLogger("leadstream.agents")
 
@@ -163,7 +164,7 @@ class Runtime:
             queued.extend(batch.drain(puts, deletes))
         if not queued:
             return
-        sent, futures = await send_records(self.app.producer._ensure_producer(), queued)
+        sent, futures = await send_records(kafka_producer(self.app), queued)
         for batch, _puts, _deletes in tables:
             batch.note_sent(sent)
         if wait:

@@ -34,6 +34,7 @@ from streaming.logs import faust_logging_config, install_repeat_filter
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
 from tables.definitions import define_tables
+from tables.engine_internals import committed_offset
 from tables.options import RocksOptions
 
 log = logging.getLogger("leadstream.app")
@@ -357,7 +358,7 @@ def _update_lag(rt: Runtime) -> dict[tuple[str, int], int]:
         if done is not None:
             nxt = done + 1
         else:  # nothing handled since start: the group's committed offset (next to read)
-            committed = getattr(rt.app.consumer, "_committed_offset", {}).get(tp)
+            committed = committed_offset(rt.app.consumer, tp)
             nxt = committed if isinstance(committed, int) else 0
         lag = max(hw - nxt, 0)
         lags[(tp.topic, tp.partition)] = lag

@@ -29,6 +29,8 @@ from typing import Any
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from tables.engine_internals import db_for_partition
+
 _DELETE = None
 
 #: An output record as the agents send it: (topic, key, value, headers, partition);
@@ -52,7 +54,7 @@ class TableBatch:
     def _db(self, partition: int) -> Any:
         db = self._dbs.get(partition)
         if db is None:
-            db = self._dbs[partition] = self._store._db_for_partition(partition)
+            db = self._dbs[partition] = db_for_partition(self._store, partition)
         return db
 
     def get(self, partition: int, key: bytes) -> bytes | None:
