@@ -518,6 +518,13 @@ class PartyState:
         return st
 
 
+def expiry_cutoff(newest: float, lookback_s: float) -> float:
+    """The event-time boundary of the lookback (CONTRACT §2): behind the newest `occurred_at`
+    of the party, an entry or seen id with `ts < cutoff` is out, `ts >= cutoff` is kept. The
+    window (core/window.py) and the seen ids (`Draft.remember`) both use it."""
+    return newest - lookback_s
+
+
 def party_prefix(party_id: str) -> bytes:
     """What every part key of the party starts with (`part_key`)."""
     p = party_id.encode()
@@ -881,7 +888,7 @@ class Draft:
         """Record the id as seen (linked to `lead_id`, or pending as `entry`) and advance the
         clock; seen ids older than the lookback behind the new watermark are forgotten."""
         self.watermark = ts if self.watermark is None else max(self.watermark, ts)
-        horizon = self.watermark - lookback_s
+        horizon = expiry_cutoff(self.watermark, lookback_s)
         self.stree, old = self.tree_pop_before(self.stree, horizon)
         for k in old:
             self._drop_record(k[2], k[1])
