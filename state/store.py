@@ -9,8 +9,8 @@ Two modes:
   batch left of its parts (`lost_part_repairs`, early deletions); at the end of the batch the
   tables are drained in `write_phases` order: (1) part puts and early deletions, (2) headers,
   (3) the other part deletions;
-- immediate (`simulate`): every `store` is drained at once, in the same phases, and the
-  decoded states are kept (a cache of the stored bytes).
+- immediate (`simulate`): every `store` is drained at once (no reader runs between its
+  writes), and the decoded states are kept (a cache of the stored bytes).
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ class PartyStore:
         done = state.committed()
         self.headers.put(party_id.encode(), done.to_bytes())
         self._live[party_id] = done
-        for table, puts, deletes in write_phases(self.headers, self.parts):
-            table.drain(puts, deletes)
+        # stored at once, nothing runs between the phases: each table in one drain
+        self.parts.drain()
+        self.headers.drain()
 
     def end_batch(self, *, killed: bool = False) -> None:
         """Store the batch's writes in `write_phases` order, all at once (the in-memory
