@@ -259,6 +259,7 @@ class Pipeline:
         return PartyStates(self)
 
     def state(self, party_id: str) -> PartyState:
+        """The party's state as the next step sees it (`PartyStore.load`)."""
         return self.states.load(party_id)
 
     def begin_batch(self) -> None:

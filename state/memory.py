@@ -46,14 +46,18 @@ class MemoryTable:
         self._writes[key] = value
         if early:
             self._early.add(key)
-        else:
+        elif self._early:
             self._early.discard(key)
 
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Any]:
         """Store the phase's writes (module `state.types`); nothing to send."""
         data, early = self.data, self._early
+        if not self._writes:
+            return []
         if puts and deletes:
-            writes, self._writes, self._early = self._writes, {}, set()
+            writes, self._writes = self._writes, {}
+            if early:
+                self._early = set()
         else:
             writes = {k: v for k, v in self._writes.items()
                       if (v is not None or k in early) == puts}
@@ -66,6 +70,14 @@ class MemoryTable:
             else:
                 data[key] = _compact(value)
         return []
+
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        data = self.data
+        for key, value in writes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = _compact(value)
 
     def discard(self) -> None:
         """Forget the pending writes (a worker killed: its local state is rebuilt from the

@@ -9,8 +9,8 @@ Two modes:
   batch left of its parts (`lost_part_repairs`, early deletions); at the end of the batch the
   tables are drained in `write_phases` order: (1) part puts and early deletions, (2) headers,
   (3) the other part deletions;
-- immediate (`simulate`): every `store` is drained at once (no reader runs between its
-  writes), and the decoded states are kept (a cache of the stored bytes).
+- immediate (`simulate`): every `store` is stored at once (`apply`: no reader runs between
+  its writes), and the decoded states are kept (a cache of the stored bytes).
 """
 
 from __future__ import annotations
@@ -75,17 +75,16 @@ class PartyStore:
 
     def store(self, party_id: str, state: PartyState) -> None:
         """Write a state: its parts, then its header (batched: at the end of the batch)."""
-        for key, value in state.part_writes().items():
-            self.parts.put(key, value)
         if self.batched:
+            for key, value in state.part_writes().items():
+                self.parts.put(key, value)
             self.headers.put(party_id.encode(), state.committed(in_batch=True).to_bytes())
             return
+        # stored at once, no reader runs between the writes: parts, then the header
+        self.parts.apply(state.part_writes())
         done = state.committed()
-        self.headers.put(party_id.encode(), done.to_bytes())
+        self.headers.apply({party_id.encode(): done.to_bytes()})
         self._live[party_id] = done
-        # stored at once, nothing runs between the phases: each table in one drain
-        self.parts.drain()
-        self.headers.drain()
 
     def end_batch(self, *, killed: bool = False) -> None:
         """Store the batch's writes in `write_phases` order, all at once (the in-memory

@@ -38,6 +38,9 @@ class KeyValue(Drainable, Protocol):
     def put(self, key: bytes, value: bytes | None, *, early: bool = False) -> None:
         """Set (None: delete) at the next drain. `early`: a deletion stored with the puts."""
 
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        """Store `writes` (None: delete) now, with no batch running (immediate mode)."""
+
     def discard(self) -> None:
         """Forget the batch's pending writes (a worker killed before storing them)."""
 

@@ -39,6 +39,11 @@ class PartitionTable:
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Any]:
         return self.batch.drain(puts, deletes)
 
+    def apply(self, writes: dict[bytes, bytes | None]) -> None:
+        for key, value in writes.items():
+            self.batch.put(self.partition, key, value)
+        self.batch.drain()  # nothing else pending in immediate mode (not the agent's way)
+
     def discard(self) -> None:
         self.batch.discard()
 
