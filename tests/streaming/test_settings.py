@@ -206,7 +206,7 @@ def test_batch_settings_bounded() -> None:
 
 
 def test_processing_guarantee() -> None:
-    from streaming.app import faust_options
+    from job.app import faust_options
 
     assert load_settings({}).processing_guarantee == "at_least_once"
     s = load_settings({"BROKER_URL": "kafka://k:9092", "PROCESSING_GUARANTEE": " Exactly_Once"})
