@@ -76,7 +76,7 @@ test-kafka-slow: venv tools kafka
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy rules core models
+	$(VENV)/bin/mypy rules core models state
 
 # The demo: worker on the embedded broker, example rules with processing and assignment;
 # stays up until Ctrl-C and prints the URLs to open.

@@ -1,6 +1,6 @@
 """leadstream entry point: `python app.py COMMAND` (CONTRACT §8; `--help` lists them).
 
-Every command is in cli.py; only `worker` imports Faust (streaming/worker.py).
+Every command is in cli.py; only `worker` imports Faust (job/worker.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every command is one `Command` in `COMMANDS` (the only place to register one): its path
 (``("rules", "push")``), a one-line help, a function adding its arguments (each with help
-text) and the function that runs it. `worker` runs Faust's worker (streaming/worker.py) with
+text) and the function that runs it. `worker` runs Faust's worker (job/worker.py) with
 our settings only (environment variables: ``python app.py worker --help``); Faust's own
 options and subcommands (agents, tables, send, ...) are not offered: they would bypass the
 settings or need a module-level app.
@@ -158,7 +158,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streaming.worker import main as worker_main
+    from job.worker import main as worker_main
 
     if args.loglevel:
         os.environ["LOG_LEVEL"] = args.loglevel  # the worker reads its settings from there

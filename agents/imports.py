@@ -20,12 +20,11 @@ import logging
 import time
 from typing import Any
 
-import orjson
-
 from agents.runtime import Runtime
 from core.imports import InvalidImport, osr_key
 from core.pipeline import handle_import_head
 from models.imports import REFUSED_HEADER
+from models.wire import id_or_none
 from streaming.codecs import dumps, header, loads_object
 from tables.batch import TableBatch
 
@@ -48,11 +47,8 @@ def register(rt: Runtime) -> Any:
         value: bytes = message.value or b""
         doc = loads_object(value)
         osr = _osr_of(doc)
-        if osr is not None:
-            home = rt.home_partition(message.topic, osr)
-            if home != message.partition:
-                await rt.forward(message.topic, osr, message, partition=home)
-                return
+        if osr is not None and await rt.sent_home(message, osr):
+            return
         if doc is not None and header(message.headers, REFUSED_HEADER) is not None:
             # a row the import command refused: its ERROR result, as simulate --imports gives
             refused = InvalidImport(
@@ -100,18 +96,8 @@ def _ident(doc: dict[str, Any], name: str) -> str | None:
 
 
 def _party_of(raw: bytes | None) -> str | None:
-    if not raw:
-        return None
-    party: str | None = orjson.loads(raw).get("party_id")
-    return party
+    return id_or_none(loads_object(raw), "party_id", None)
 
 
 def _osr_of(doc: dict[str, Any] | None) -> str | None:
-    if doc is None:
-        return None
-    v = doc.get("orig_system_reference")
-    if isinstance(v, str) and v.strip():
-        return v.strip()
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    return None
+    return id_or_none(doc, "orig_system_reference", None, strip=True)

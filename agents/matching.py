@@ -29,11 +29,11 @@ Why this is idempotent under at-least-once delivery:
 A hard kill (SIGKILL, OOM): local RocksDB writes are immediate while this record's outputs may
 still sit in the producer's buffer, so the local state can be ahead of the outputs. The worker
 therefore drops its local tables after a stop that was not clean and rebuilds them from the
-changelogs (streaming/worker.py). A batch's party headers are sent only after the broker has
+changelogs (job/worker.py). A batch's party headers are sent only after the broker has
 acknowledged its outputs and part writes (agents/runtime.py), so a header in the changelog never
 stands for outputs that were lost, with one broker or several.
 A kill between those two phases leaves a big party's parts (records and index pages under their
-own keys, rewritten in place; models/state.py) ahead of its header in the changelog. Each
+own keys, rewritten in place; state/party.py) ahead of its header in the changelog. Each
 stored part value keeps, with a tag, its content at the header stored for good before its
 batch, so the rebuilt state reads exactly as its header says; the records delivered again
 are decided again in the same order and rewrite those parts before any header gets past
@@ -71,11 +71,13 @@ from core.imports import InvalidImport
 from core.lead_updates import LeadOwner
 from core.pipeline import Handled, handle_interaction, handle_lead_update, handle_party_import
 from models.records import LeadEventKind
-from models.state import PartyState, lost_part_repairs, party_prefix
 from models.timefmt import BadTimestamp, parse_ts
 from ops import metrics
+from state.party import PartyState
+from state.store import write_phases
 from streaming.codecs import dumps, header, loads_object, party_of
 from tables.batch import TableBatch
+from tables.party_kv import PartyStores
 
 log = logging.getLogger("leadstream.agents.matching")
 
@@ -96,39 +98,12 @@ def register(rt: Runtime) -> Any:
     kind_of = {names.interactions: INTERACTION, names.lead_updates: LEAD_UPDATE,
                names.party_imports: PARTY_IMPORT}
 
-    def loader(partition: int) -> Any:
-        def get_part(key: bytes) -> bytes | None:
-            return parts.get(partition, key)
+    def repaired(partition: int, keys: list[bytes]) -> None:
+        metrics.PARTS_REPAIRED.inc(len(keys))
+        log.warning("partition %d: %d part(s) of a party written by a lost batch set back "
+                    "to its stored header", partition, len(keys))
 
-        def dropped(key: bytes) -> bytes | None:
-            return parts.dropped(partition, key)
-
-        def load_state(party_id: str) -> PartyState:
-            key = party_id.encode()
-            raw = parties.get(partition, key)
-            # a header this batch wrote is not stored for good: it carries the batch base
-            in_batch = parties.written(partition, key)
-            st = PartyState.from_bytes(raw, get_part, in_batch=in_batch, dropped=dropped)
-            epoch = rt.epoch
-            if not in_batch and st.epoch != epoch:
-                repair(partition, party_id, raw)
-                # the epoch it was checked in goes into the header it writes (the epoch may
-                # change before then: an assignment), so a party is never marked unchecked
-                st = st.with_epoch(epoch)
-            return st
-
-        return load_state
-
-    def repair(partition: int, party_id: str, raw: bytes | None) -> None:
-        """First load of the party in this epoch: undo what a lost batch left of its parts
-        (models/state.py); the writes go with the batch's other part writes."""
-        repairs = lost_part_repairs(raw, parts.scan(partition, party_prefix(party_id)))
-        for key, value in repairs.items():  # no stored header uses what they replace
-            parts.put(partition, key, value, early=True)
-        if repairs:
-            metrics.PARTS_REPAIRED.inc(len(repairs))
-            log.warning("partition %d: %d part(s) of a party written by a lost batch set "
-                        "back to its stored header", partition, len(repairs))
+    stores = PartyStores(parties, parts, epoch=lambda: rt.epoch, on_repair=repaired)
 
     async def handle(message: Any, received: float) -> None:
         kind = kind_of[message.topic]
@@ -137,13 +112,11 @@ def register(rt: Runtime) -> Any:
         party = party_of(doc)
         if party is None and kind == PARTY_IMPORT:
             party = _import_party(doc)
-        if party is not None:
-            home = rt.home_partition(message.topic, party)
-            if home != message.partition:
-                await rt.forward(message.topic, party, message, partition=home)
-                return
+        if party is not None and await rt.sent_home(message, party):
+            return
         rules = rt.holder.current
-        load_state = loader(message.partition)
+        store = stores[message.partition]
+        load_state = store.load
         state = load_state(party) if party is not None else None
         source = rt.source(message.topic, message.partition)
         origin = origin_of(message)
@@ -181,10 +154,7 @@ def register(rt: Runtime) -> Any:
             new = h.state.with_progress(source, message.offset)
             if origin is not None:
                 new = new.with_progress(*origin)
-            for key, part in new.part_writes().items():
-                parts.put(message.partition, key, part)
-            parties.put(message.partition, h.party_id.encode(),
-                        new.committed(in_batch=True).to_bytes())
+            store.store(h.party_id, new)
         if kind == INTERACTION and h.error is None and doc is not None:
             _note_event_time(doc.get("occurred_at"))
 
@@ -220,11 +190,8 @@ def register(rt: Runtime) -> Any:
     async def matching(stream: Any) -> None:
         # parts with the outputs, then the headers (the commit point) and part deletions: a
         # crash in between leaves parts ahead of their header, which readers ignore
-        await rt.consume(stream, handle, AGENT, phases=[
-            [(parts, True, False)],  # with the outputs: what the new headers use
-            [(parties, True, True)],  # the commit point
-            [(parts, False, True)],  # what only the old headers used
-        ])
+        await rt.consume(stream, handle, AGENT,
+                         phases=[[phase] for phase in write_phases(parties, parts)])
 
     return matching
 

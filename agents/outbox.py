@@ -18,9 +18,10 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
 
 from streaming.murmur2 import partition_of
+from tables.batch import Record
+from tables.engine_internals import partitioner, wait_on_metadata
 
 #: (topic, key, value, headers, partition)
-Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
 
 
 async def send_records(producer: Any, records: Iterable[Record]
@@ -32,7 +33,7 @@ async def send_records(producer: Any, records: Iterable[Record]
     batches (`max_batch_size`); only waiting on all their futures says the broker has all."""
     groups: dict[tuple[str, int], list[Record]] = {}
     partitions: dict[str, tuple[list[int], list[int]]] = {}
-    default = isinstance(producer._partitioner, DefaultPartitioner)
+    default = isinstance(partitioner(producer), DefaultPartitioner)
     for rec in records:
         topic, key, value, _headers, partition = rec
         if partition is None:
@@ -42,7 +43,7 @@ async def send_records(producer: Any, records: Iterable[Record]
             if default and key is not None:  # the same choice, a faster hash
                 partition = partition_of(key, known)
             else:
-                partition = producer._partitioner(key, known, available)
+                partition = partitioner(producer)(key, known, available)
         groups.setdefault((topic, partition), []).append(rec)
     last: dict[tuple[str, int], Any] = {}
     every: list[Any] = []
@@ -68,6 +69,6 @@ async def _partitions_of(producer: Any, topic: str) -> tuple[list[int], list[int
     They must be captured at once: once the client asks for the metadata of a topic it did
     not know, its next metadata update lists only the topics it was asked about, so a topic
     known from the bootstrap (all topics) can drop out of the cluster view in between."""
-    every = await producer.client._wait_on_metadata(topic)
+    every = await wait_on_metadata(producer, topic)
     available = producer.client.cluster.available_partitions_for_topic(topic) or every
     return sorted(every), sorted(available)

@@ -35,6 +35,7 @@ import orjson
 
 from core import report as rep
 from tables.batch import TableBatch
+from tables.engine_internals import db_for_partition
 
 Share = dict[str, Any]
 #: the agents whose decisions the report counts (processing's leads are read, not counted)
@@ -85,7 +86,7 @@ def stored_counts(table: Any, partitions: Iterable[int]) -> rep.Report:
     total = rep.initialize()
     store = table.data
     for p in partitions:
-        db = store._db_for_partition(p)
+        db = db_for_partition(store, p)
         for agent in sorted(COUNTING_AGENTS):
             raw = db.get(agent.encode())
             if raw is not None:
@@ -97,7 +98,7 @@ def stored_leads(table: Any, partitions: Iterable[int]) -> Iterator[dict[str, An
     """The lead snapshots of the `leads` table in `partitions` (None: unreadable/deleted)."""
     store = table.data
     for p in partitions:
-        db = store._db_for_partition(p)
+        db = db_for_partition(store, p)
         it = db.iter()
         it.seek_to_first()
         while it.valid():

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.outbox import Record, send_records
+from agents.outbox import send_records
 from agents.report_state import (
     COUNTING_AGENTS,
     ReportShares,
@@ -39,14 +39,15 @@ from agents.report_state import (
 from core import report as rep
 from models.records import Link, Outcome
 from ops import metrics
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
 from streaming.codecs import dumps, encode_key, header
 from streaming.deadletter import dead_letter_headers, headers_list
 from streaming.murmur2 import murmur2
 from streaming.settings import Settings
 from streaming.topics import Topics
-from tables.batch import TableBatch
+from tables.batch import Record, TableBatch
 from tables.definitions import Tables
+from tables.engine_internals import kafka_producer
 
 log = logging.getLogger("leadstream.agents")
 
@@ -68,7 +69,7 @@ def exit_worker(agent: str, exc: BaseException) -> None:
     (Faust's `take_events` acks a batch's events however its consumer ends, and a restarted
     agent would go on without them). Exiting at once leaves the offsets uncommitted and the
     ``worker.running`` marker behind, so the next start rebuilds the local tables from the
-    changelogs and the batch is delivered again (streaming/worker.py)."""
+    changelogs and the batch is delivered again (job/worker.py)."""
     log.critical("agent %s could not send a batch's results (%s: %s); stopping the worker "
                  "so the batch is delivered again", agent, type(exc).__name__, exc,
                  exc_info=exc)
@@ -109,7 +110,7 @@ class Runtime:
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     #: called when a batch fails after its records were handled (`exit_worker`; tests swap it)
     fail_stop: Callable[[str, BaseException], None] = exit_worker
-    #: repair epoch (models/state.py): drawn at start and at every partition assignment
+    #: repair epoch (state/party.py): drawn at start and at every partition assignment
     epoch: int = field(default_factory=lambda: secrets.randbits(48) | 1)
     #: each agent's durable report shares (the `reports` table)
     shares: dict[str, ReportShares] = field(default_factory=dict)
@@ -129,6 +130,16 @@ class Runtime:
     def home_partition(self, topic: str, key: str) -> int:
         """The partition Kafka's default partitioner (murmur2, as Java and aiokafka) picks."""
         return _key_hash(key) % self.partitions_of(topic)
+
+    async def sent_home(self, message: Any, key: str) -> bool:
+        """Whether the record was re-sent to its key's home partition (its key does not place
+        it on this one: a producer that keys or partitions differently); then it is handled
+        there, not here."""
+        home = self.home_partition(message.topic, key)
+        if home == message.partition:
+            return False
+        await self.forward(message.topic, key, message, partition=home)
+        return True
 
     def source(self, topic: str, partition: int) -> str:
         """Progress key of a topic partition: ``i0``, ``u3``, ``fc1``..."""
@@ -153,7 +164,7 @@ class Runtime:
             queued.extend(batch.drain(puts, deletes))
         if not queued:
             return
-        sent, futures = await send_records(self.app.producer._ensure_producer(), queued)
+        sent, futures = await send_records(kafka_producer(self.app), queued)
         for batch, _puts, _deletes in tables:
             batch.note_sent(sent)
         if wait:

@@ -141,7 +141,7 @@ def start_broker(kind: str, work: Path) -> Any:
     return broker
 
 
-#: the worker settings the embedded-broker defaults would give (streaming/worker.py), for a
+#: the worker settings the embedded-broker defaults would give (job/worker.py), for a
 #: worker reaching Tansu by BROKER_URL; real Kafka needs none
 BROKER_WORKER_ENV = {
     "tansu": {"BROKER_LOG_END_PROBE": "true",

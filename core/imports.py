@@ -38,11 +38,11 @@ from core.validation import (
 )
 from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
 from models.records import JSON, Lead, LeadEvent, LeadEventKind, Link, Origin, short_hash
-from models.state import Draft, LeadRef, PartyState
 from models.timefmt import BadTimestamp, parse_ts
+from models.wire import MAX_ID_LEN, IdProblem, NotJsonObject, id_or_none, id_text, json_object
 from rules.compiled import Rules
+from state.party import Draft, LeadRef, PartyState
 
-MAX_ID_LEN = 256
 MAX_NAME_LEN = 360  # HZ_PARTIES.PARTY_NAME
 
 # ---------------------------------------------------------------------------------------------
@@ -91,46 +91,30 @@ def decode_import(raw: RawImport) -> dict[str, Any]:
     """
     if isinstance(raw, InvalidImport):
         raise raw
-    if isinstance(raw, Mapping):
-        return dict(raw)
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        what = "nested too deep" if "depth" in str(exc.args[0]) else "not valid JSON"
+        return json_object(raw)
+    except NotJsonObject as exc:
+        what = (f"not a JSON object: got {type(exc.value).__name__}"
+                if exc.what == "not an object" else exc.what)
         raise InvalidImport([f"(record): {what}"], code=INVALID_JSON) from None
-    if not isinstance(doc, dict):
-        raise InvalidImport([f"(record): not a JSON object: got {type(doc).__name__}"],
-                            code=INVALID_JSON)
-    return doc
 
 
 def _text(v: Any, path: str, errors: list[str], *, required: bool,
           max_len: int = MAX_ID_LEN) -> str | None:
     """A string field, stripped; integers are accepted as ids; "" is null."""
-    if isinstance(v, str):
-        v = v.strip()
-    if v is None or v == "":
+    s = id_text(v, max_len, strip=True)
+    if type(s) is str:
+        return s
+    if s is IdProblem.MISSING:
         if required:
             errors.append(f"{path}: required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int):
+    elif s is IdProblem.NOT_TEXT:
         errors.append(f"{path}: must be a string, got {_type_name(v)}")
-        return None
-    s = v if isinstance(v, str) else (_int_text(v) or "")
-    if not s or len(s) > max_len:
-        if isinstance(errors, Problems):
-            errors.add(ID_TOO_LONG, f"{path}: longer than {max_len} characters")
-        else:
-            errors.append(f"{path}: longer than {max_len} characters")
-        return None
-    return s
-
-
-def _int_text(v: int) -> str | None:
-    try:
-        return str(v)
-    except ValueError:  # more digits than Python converts
-        return None
+    elif isinstance(errors, Problems):
+        errors.add(ID_TOO_LONG, f"{path}: longer than {max_len} characters")
+    else:
+        errors.append(f"{path}: longer than {max_len} characters")
+    return None
 
 
 def _country(v: Any, path: str, errors: list[str]) -> str | None:
@@ -158,12 +142,8 @@ def _type_name(v: Any) -> str:
 
 def _ident(doc: Mapping[str, Any], name: str) -> str | None:
     """Best effort, for naming a bad record in its ERROR result."""
-    v = doc.get(name)
-    if isinstance(v, str) and v.strip():
-        return v.strip()[:MAX_ID_LEN]
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    return None
+    s = id_or_none(doc, name, None, strip=True)
+    return None if s is None else s[:MAX_ID_LEN]
 
 
 def parse_import(raw: RawImport, rules: Rules | None = None,

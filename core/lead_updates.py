@@ -19,9 +19,9 @@ from core.validation import (
     decode_json,
 )
 from models.records import Lead, LeadEvent, LeadEventKind, Origin
-from models.state import LeadRef, PartyState
 from models.timefmt import parse_ts
 from rules.compiled import Rules
+from state.party import LeadRef, PartyState
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from models.records import Interaction
-from models.state import LeadRef
 from rules.compiled import Rules
+from state.party import LeadRef
 
 
 def link_candidates(leads: tuple[LeadRef, ...], it: Interaction, rules: Rules) -> list[LeadRef]:

@@ -23,8 +23,8 @@ from models.records import (
     OutcomeCode,
     short_hash,
 )
-from models.state import LeadRef, PartyState, PendingEntry
 from rules.compiled import Rules
+from state.party import LeadRef, PartyState, PendingEntry
 
 BEYOND_HORIZON = "older than the lookback behind the party's newest interaction"
 

@@ -28,8 +28,11 @@ from models.records import (
     Outcome,
     OutcomeCode,
 )
-from models.state import PartyState, lost_part_repairs, party_prefix
 from rules.compiled import Rules
+from state.memory import MemoryTable
+from state.party import PartyState
+from state.store import PartyStore
+from state.types import KeyValue
 
 Raw = bytes | str | Mapping[str, Any]
 StateLoader = Callable[[str], PartyState]
@@ -194,11 +197,6 @@ class Emitted:
     deleted: list[str] = field(default_factory=list)  # lead ids: tombstones on `leads`
 
 
-def _compact(b: bytes) -> bytes:
-    """A copy of exactly its size (orjson's result may keep a larger allocation)."""
-    return bytes(memoryview(b))
-
-
 class PartyStates(Mapping[str, PartyState]):
     """`Pipeline.parties`: party id -> its PartyState, decoded from the stored header (the
     parts are read through the pipeline's part store), like the streaming job loads it."""
@@ -207,37 +205,45 @@ class PartyStates(Mapping[str, PartyState]):
         self._pipe = pipe
 
     def __getitem__(self, party_id: str) -> PartyState:
-        raw = self._pipe.headers[party_id]
-        return PartyState.from_bytes(raw, self._pipe.get_part)
+        raw = self._pipe.headers.get(party_id.encode())
+        if raw is None:
+            raise KeyError(party_id)
+        return PartyState.from_bytes(raw, self._pipe.parts.get)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._pipe.headers)
+        return (k.decode() for k, _ in self._pipe.headers.scan(b""))
 
     def __len__(self) -> int:
-        return len(self._pipe.headers)
+        return len(self._pipe.headers.scan(b""))
 
 
 class Pipeline:
     """Matching + processing over in-memory state: the offline twin of the streaming job.
 
-    Party state is stored the way the streaming job stores it: `headers` (party id -> the
-    header, the `parties` table) and `parts` (part key -> value, the `party-parts` table);
-    each step's `part_writes()` are applied and its `committed()` state kept for the next.
-    Between `begin_batch()` and `end_batch()` steps are stored as the matching agent stores
-    a batch (its writes held until the end, then in phases), so tests can kill it
-    between the phases (tests/core/test_crash_gap.py), and a party is repaired the first time
-    it is loaded after a kill, as the agent does in a new epoch (models/state.py);
-    `simulate` stores each step at once.
+    Party state is stored by the same `PartyStore` as the streaming job's (state/store.py), over
+    the in-memory back end: `headers` (the `parties` table) and `parts` (the `party-parts`
+    table). `simulate` stores each step at once; between `begin_batch()` and `end_batch()` steps
+    are stored as the matching agent stores a batch, so tests can kill it between the phases
+    (tests/state/test_crash_gap.py), and a party is repaired the first time it is loaded after
+    a kill, as the agent does in a new epoch.
     """
 
-    def __init__(self, rules: Rules, history: bool = False) -> None:
+    def __init__(self, rules: Rules, history: bool = False,
+                 tables: tuple[KeyValue, KeyValue] | None = None) -> None:
         """`history`: keep each lead's history for `timeline` (tests; `simulate` and `rules
-        diff` show no timelines and do not pay for it)."""
+        diff` show no timelines and do not pay for it). `tables`: the party store's (headers,
+        parts) back end; default: in memory (`state.memory`)."""
         self.rules = rules
         self.keep_history = history
-        self.headers: dict[str, bytes] = {}
-        self.parts: dict[bytes, bytes] = {}
-        self._live: dict[str, PartyState] = {}  # committed states (a cache of the above)
+        self.headers: KeyValue
+        self.parts: KeyValue
+        self.headers, self.parts = tables or (MemoryTable(), MemoryTable())
+        #: batch mode's repair epoch: a new one after each kill (a restart), as the worker's
+        self.epoch = 1
+        #: parts rewritten by repairs (tests read it)
+        self.repaired: list[bytes] = []
+        self.states = PartyStore(self.headers, self.parts, epoch=lambda: self.epoch,
+                                 batched=False, on_repair=self.repaired.extend)
         self.leads: dict[str, Lead] = {}
         #: lead id -> its party, deleted leads included (CONTRACT §10 ownership of ids)
         self.lead_owners: dict[str, LeadOwner] = {}
@@ -247,108 +253,39 @@ class Pipeline:
         #: territory id -> its assignment state: global, leads assigned in input order (§11)
         self.territories: dict[str, asg.TerritoryState] = {}
         self.report: rep.Report = rep.initialize()
-        # batch mode (`begin_batch`): the running batch's writes, as the agent's TableBatches
-        self._batch_headers: dict[str, bytes] | None = None
-        self._batch_parts: dict[bytes, bytes | None] = {}
-        self._early: set[bytes] = set()  # repair deletions: stored with the part puts
-        #: batch mode's repair epoch: a new one after each kill (a restart), as the worker's
-        self.epoch = 1
-        #: parts rewritten by repairs (tests read it)
-        self.repaired: list[bytes] = []
 
     @property
     def parties(self) -> PartyStates:
         return PartyStates(self)
 
-    def get_part(self, key: bytes) -> bytes | None:
-        if self._batch_headers is not None and key in self._batch_parts:
-            return self._batch_parts[key]
-        return self.parts.get(key)
-
-    def dropped_part(self, key: bytes) -> bytes | None:
-        """The stored value of a part the running batch deleted (else None)."""
-        if self._batch_headers is not None and key in self._batch_parts \
-                and self._batch_parts[key] is None:
-            return self.parts.get(key)
-        return None
-
     def state(self, party_id: str) -> PartyState:
-        if self._batch_headers is not None:  # as the matching agent loads it
-            raw = self._batch_headers.get(party_id)
-            in_batch = raw is not None
-            if raw is None:
-                raw = self.headers.get(party_id)
-            loaded = PartyState.from_bytes(raw, self.get_part, in_batch=in_batch,
-                                           dropped=self.dropped_part)
-            if not in_batch and loaded.epoch != self.epoch:
-                prefix = party_prefix(party_id)
-                repairs = lost_part_repairs(raw, (
-                    (k, v) for k, v in self.parts.items()
-                    if k.startswith(prefix) and k not in self._batch_parts))
-                self._batch_parts.update(repairs)
-                self._early.update(repairs)
-                self.repaired.extend(repairs)
-            return loaded
-        st = self._live.get(party_id)
-        if st is None:
-            st = PartyState.from_bytes(self.headers.get(party_id), self.get_part)
-        return st
-
-    def store(self, party_id: str, state: PartyState) -> None:
-        """Write a state as the streaming job does: its parts, then its header (in batch mode:
-        into the batch's writes, stored by `end_batch`)."""
-        if self._batch_headers is not None:
-            writes = state.part_writes()
-            self._batch_parts.update(writes)
-            self._early.difference_update(writes)
-            self._batch_headers[party_id] = (
-                state.committed(in_batch=True).with_epoch(self.epoch).to_bytes())
-            return
-        for key, value in state.part_writes().items():
-            if value is None:
-                self.parts.pop(key, None)
-            else:
-                self.parts[key] = _compact(value)
-        done = state.committed()
-        self.headers[party_id] = _compact(done.to_bytes())
-        self._live[party_id] = done
+        """The party's state as the next step sees it (`PartyStore.load`)."""
+        return self.states.load(party_id)
 
     def begin_batch(self) -> None:
         """Batch mode, as the matching agent runs (agents/runtime.py): until `end_batch`,
         states are loaded and stored through the batch's own writes."""
-        assert self._batch_headers is None, "a batch is running"
-        self._live.clear()
-        self._batch_headers, self._batch_parts = {}, {}
+        assert not self.states.batched, "a batch is running"
+        self.states.forget()
+        self.states.batched = True
 
     def end_batch(self, *, killed: bool = False) -> None:
-        """Store the batch's writes in the agent's phases: (1) the part puts and the repairs'
-        deletions, (2) the headers, (3) the other part deletions. `killed`: the worker dies
-        after (1); its local state is rebuilt from the changelogs, which hold (1) only."""
-        assert self._batch_headers is not None, "no batch is running"
-        headers, parts, early = self._batch_headers, self._batch_parts, self._early
-        self._batch_headers, self._batch_parts, self._early = None, {}, set()
-        for key, value in parts.items():
-            if value is not None:
-                self.parts[key] = _compact(value)
-            elif key in early:
-                self.parts.pop(key, None)
+        """Store the batch's writes in the store's phases. `killed`: the worker dies after the
+        first; its local state is rebuilt from the changelogs, which hold that one only."""
+        assert self.states.batched, "no batch is running"
+        self.states.batched = False
+        self.states.end_batch(killed=killed)
         if killed:
             self.epoch += 1  # the restarted worker's
-            return
-        for party_id, raw in headers.items():
-            self.headers[party_id] = _compact(raw)
-        for key, value in parts.items():
-            if value is None:
-                self.parts.pop(key, None)
 
     def reload(self) -> None:
         """Forget the decoded states: the next steps load every party from the stored bytes
         (a restart)."""
-        self._live.clear()
+        self.states.forget()
 
     def _commit(self, h: Handled) -> Emitted:
         if h.party_id is not None and h.state is not None:
-            self.store(h.party_id, h.state)
+            self.states.store(h.party_id, h.state)
         rep.agg_all(self.report, h.outcomes)
         em = Emitted(h.outcomes, h.links, error=h.error.reason if h.error else None,
                      code=h.error.code if h.error else None)

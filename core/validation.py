@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-import orjson
-
 from models.records import Interaction
 from models.timefmt import BadTimestamp, parse_ts
+from models.wire import MAX_ID_LEN as MAX_ID_LEN
+from models.wire import IdProblem, NotJsonObject, id_text, json_object
 from rules.compiled import Rules
 
-MAX_ID_LEN = 256
 MAX_ATTRIBUTE_DEPTH = 16  # the attributes object itself is level 1
 
 # Reason codes (dead-letter `dl-reason-code`, `dead_letters.jsonl` `reason`, metric label).
@@ -107,44 +106,29 @@ def json_type(v: Any) -> str:
 
 def decode_json(raw: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """JSON object from bytes/str, or the mapping itself; InvalidRecord otherwise."""
-    if isinstance(raw, Mapping):
-        return dict(raw)
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        what = "nested too deep" if "depth" in str(exc.args[0]) else "not valid JSON"
+        return json_object(raw)
+    except NotJsonObject as exc:
+        what = (f"not a JSON object but {json_type(exc.value)}"
+                if exc.what == "not an object" else exc.what)
         raise InvalidRecord(f"(record): {what}", code=INVALID_JSON) from None
-    if not isinstance(doc, dict):
-        raise InvalidRecord(f"(record): not a JSON object but {json_type(doc)}",
-                            code=INVALID_JSON)
-    return doc
 
 
 def read_id(doc: Mapping[str, Any], name: str, errors: list[str], required: bool = True,
             max_len: int | None = MAX_ID_LEN) -> str | None:
     """An id-like text field (strings, or integers read as text); problems go to `errors`."""
     v = doc.get(name)
-    if type(v) is str and v and (max_len is None or len(v) <= max_len):
-        return v  # the common case, decided by the checks below as well
-    if v is None or v == "":
+    s = id_text(v, max_len)
+    if type(s) is str:
+        return s
+    if s is IdProblem.MISSING:
         if required:
             _add(errors, INVALID_RECORD, f"{name}: required")
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int):
+    elif s is IdProblem.NOT_TEXT:
         _add(errors, INVALID_RECORD, f"{name}: must be a string, not {json_type(v)}")
-        return None
-    s = v if isinstance(v, str) else _int_text(v)
-    if s is None or (max_len is not None and len(s) > max_len):
+    else:
         _add(errors, ID_TOO_LONG, f"{name}: longer than {max_len} characters")
-        return None
-    return s
-
-
-def _int_text(v: int) -> str | None:
-    try:
-        return str(v)
-    except ValueError:  # more digits than Python converts (a mapping built in code)
-        return None
+    return None
 
 
 def read_code(doc: Mapping[str, Any], name: str, errors: list[str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.records import Score
-from models.state import Draft, PendingEntry
+from state.party import Draft, PendingEntry, expiry_cutoff
 
 Window = tuple[PendingEntry, ...]
 
@@ -35,7 +35,7 @@ def result(window: Window) -> Score:
 def agg(window: Window, entry: PendingEntry, lookback_s: float, threshold: Score) -> WindowStep:
     """Expire by event time relative to the newest entry, then add, then fire at the IST."""
     newest = max([entry.ts, *(e.ts for e in window)])
-    cutoff = newest - lookback_s
+    cutoff = expiry_cutoff(newest, lookback_s)
     kept = tuple(e for e in window if e.ts >= cutoff)
     expired = tuple(e for e in window if e.ts < cutoff)
     if entry.ts < cutoff:
@@ -47,7 +47,7 @@ def agg(window: Window, entry: PendingEntry, lookback_s: float, threshold: Score
 
 
 # --------------------------------------------------------------------------- stored window
-# The same step over a party's stored window (models/state.py: a B+-tree of the pending
+# The same step over a party's stored window (state/party.py: a B+-tree of the pending
 # entries' (ts, seq) keys, their entries in id records, the exact sum in the header): the
 # work per step does not grow with the window, except when it fires (the whole window becomes
 # a lead) and for the entries that expire (each expires once).
@@ -64,7 +64,7 @@ def agg_stored(d: Draft, entry: PendingEntry, lookback_s: float,
                threshold: Score) -> StoredStep:
     """`agg` on a Draft: expire, then add, then fire at the IST; the same decisions."""
     newest = entry.ts if d.wnewest is None else max(d.wnewest, entry.ts)
-    cutoff = newest - lookback_s
+    cutoff = expiry_cutoff(newest, lookback_s)
     expired = tuple(d.window_expire(cutoff))
     if entry.ts < cutoff:
         return StoredStep(expired, True, ())

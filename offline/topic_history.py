@@ -33,6 +33,8 @@ from typing import IO, Any
 
 import orjson
 
+from tables.engine_internals import force_metadata_update
+
 TOPICS = ("interactions", "feed.callcenter", "feed.web", "lead-updates", "lead-imports")
 ORIGIN_HEADER = "ls-origin"
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -125,7 +127,7 @@ async def _read(bootstrap: str, prefix: str, since_ms: int,
                                 client_id="leadstream-rules-diff")
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await force_metadata_update(consumer)
         tps: list[Any] = []
         rank: dict[str, int] = {}
         for i, base in enumerate(TOPICS):

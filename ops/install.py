@@ -17,10 +17,10 @@ from typing import Any
 from ops.metrics import REBALANCES, RULE_RELOADS, set_rules_version
 from ops.reload import FileReloader, RedisReloader
 from ops.rules_check import load_checked
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import RulesStoreError, fetch_stored, redacted
 from ops.web import PartySource, ReportSource, register_views
 from rules.compiled import Rules
+from rules.holder import RulesHolder
 from rules.loader import load_rules_file
 
 log = logging.getLogger(__name__)

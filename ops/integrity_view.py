@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from core.integrity import check
+from tables.engine_internals import force_metadata_update
 
 
 def _client_options(settings: Any) -> dict[str, Any]:
@@ -77,7 +78,7 @@ async def read_topics(options: dict[str, Any], topics: Iterable[str], *,
 
 
 async def _fetch_partitions(consumer: Any, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
+    await force_metadata_update(consumer)
     return set(consumer.partitions_for_topic(topic) or ())
 
 

@@ -29,9 +29,9 @@ from typing import Any
 
 from ops.metrics import RULE_RELOADS, set_rules_version
 from ops.rules_check import Checked, load_checked
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import CHANNEL, KEY, decode_doc, redacted
 from rules.bounds import MAX_TEXT_BYTES, too_big
+from rules.holder import RulesHolder
 
 log = logging.getLogger(__name__)
 

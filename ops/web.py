@@ -32,7 +32,7 @@ from typing import Any
 
 from core import report as rep
 from models.records import Lead
-from models.state import PartGetter, PartyState
+from state.party import PartGetter, PartyState
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from core.validation import MAX_ID_LEN
+from models.wire import NotJsonObject, id_or_none, json_object
 
 __all__ = ["decode_key", "dumps", "encode_key", "header", "loads_object", "party_of"]
 
@@ -24,10 +24,9 @@ def loads_object(raw: bytes | None) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return json_object(raw)
+    except NotJsonObject:
         return None
-    return doc if isinstance(doc, dict) else None
 
 
 def encode_key(key: str | None) -> bytes | None:
@@ -41,16 +40,9 @@ def decode_key(key: bytes | None) -> str | None:
 
 
 def party_of(doc: dict[str, Any] | None, field: str = "party_id") -> str | None:
-    """The id in `field` as the core reads it (string, or integer as text, at most
-    MAX_ID_LEN characters), else None: the core then refuses the record before any state
-    is keyed by it."""
-    if doc is None:
-        return None
-    v = doc.get(field)
-    if isinstance(v, bool) or not isinstance(v, str | int) or v == "":
-        return None
-    s = v if isinstance(v, str) else str(v)
-    return s if len(s) <= MAX_ID_LEN else None
+    """The id in `field` as the core reads it (`models.wire.id_text`), else None: the core
+    then refuses the record before any state is keyed by it."""
+    return id_or_none(doc, field)
 
 
 def header(headers: Any, name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Fixes for faust-streaming 0.15.3, applied by `streaming.app.create_app`.
+"""Fixes for faust-streaming 0.15.3, applied by `job.app.create_app`.
 
 faust issue #596 (open): after a recovery that read changelogs, `Recovery.on_recovery_completed`
 resumes the stream partitions *before* it seeks them to their committed offsets, while the

@@ -8,7 +8,7 @@ ended the process after ``STOP_TIMEOUT`` s (25), it runs the registered last-min
 callbacks (stop the embedded broker), records why in ``$DATA_DIR/last-exit`` and ends the
 process. Nothing is lost: what was not committed is delivered again, and the
 ``worker.running`` marker left behind makes the next start rebuild its local tables from the
-changelogs (streaming/worker.py).
+changelogs (job/worker.py).
 """
 
 from __future__ import annotations

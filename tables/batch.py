@@ -10,7 +10,7 @@ so they read and write through a `TableBatch` instead:
 - writes stay in memory until `flush()`, so a key written by several records of one batch
   (a busy party) costs one RocksDB put and one changelog record per batch; `written` says
   whether the batch wrote a key, `dropped` gives the value before the batch of a key it
-  deletes (the party state's crash-safe part values need both, models/state.py);
+  deletes (the party state's crash-safe part values need both, state/party.py);
 - `drain()` writes each changed key to its partition's RocksDB instance and returns its
   changelog record (same topic, partition, key and raw value as `table[k] = v` would send;
   None deletes the key: a tombstone); the agent sends them with its outputs and calls
@@ -29,9 +29,13 @@ from typing import Any
 from faust.types import TP
 from rocksdict import WriteBatch
 
-from agents.outbox import Record
+from tables.engine_internals import db_for_partition
 
 _DELETE = None
+
+#: An output record as the agents send it: (topic, key, value, headers, partition);
+#: `drain()` returns the changelog records in this shape (agents/outbox.py sends them).
+Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None, int | None]
 
 
 class TableBatch:
@@ -50,7 +54,7 @@ class TableBatch:
     def _db(self, partition: int) -> Any:
         db = self._dbs.get(partition)
         if db is None:
-            db = self._dbs[partition] = self._store._db_for_partition(partition)
+            db = self._dbs[partition] = db_for_partition(self._store, partition)
         return db
 
     def get(self, partition: int, key: bytes) -> bytes | None:
@@ -67,7 +71,7 @@ class TableBatch:
 
     def dropped(self, partition: int, key: bytes) -> bytes | None:
         """The value stored before this batch of a key this batch deletes; None for any other
-        key (models/state.py: a part deleted and written again in one batch)."""
+        key (state/party.py: a part deleted and written again in one batch)."""
         if self._writes.get((partition, key), self) is not _DELETE:
             return None
         value = self._db(partition).get(key)
@@ -100,6 +104,10 @@ class TableBatch:
 
     def __len__(self) -> int:
         return len(self._writes)
+
+    def discard(self) -> None:
+        """Forget the pending writes (tests: a worker killed before storing them)."""
+        self._writes, self._early = {}, set()
 
     def drain(self, puts: bool = True, deletes: bool = True) -> list[Record]:
         """Write pending keys (`puts`: values and early deletions, `deletes`: the other

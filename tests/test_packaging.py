@@ -33,7 +33,7 @@ def test_faust_is_pinned_exactly_everywhere() -> None:
     reqs = {_norm(Requirement(r).name): Requirement(r) for r in PROJECT["dependencies"]}
     assert str(reqs["faust-streaming"].specifier) == "==0.15.3"
     assert _pins()["faust-streaming"] == "0.15.3"
-    from streaming.worker import FAUST_VERSION
+    from job.worker import FAUST_VERSION
 
     assert FAUST_VERSION == "0.15.3"
 

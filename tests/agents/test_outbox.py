@@ -11,9 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
-from agents.outbox import Record, send_records
+from agents.outbox import send_records
 from bench.common import create_topics
 from streaming.broker import EmbeddedBroker
+from tables.batch import Record
 
 pytestmark = pytest.mark.broker
 

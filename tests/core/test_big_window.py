@@ -35,9 +35,9 @@ class CountingParts(dict[bytes, bytes]):
 def test_party_with_100k_interactions_in_one_window() -> None:
     pipe = Pipeline(make_rules(interaction_score_threshold=10**9))
     parts = CountingParts()
-    pipe.parts = parts
+    pipe.parts.data = parts
     written: list[int] = []
-    store = pipe.store
+    store = pipe.states.store
 
     def measured_store(party_id: str, state: Any) -> None:
         w = state.part_writes()
@@ -45,7 +45,7 @@ def test_party_with_100k_interactions_in_one_window() -> None:
                        + len(state.committed().to_bytes()))
         store(party_id, state)
 
-    pipe.store = measured_store  # type: ignore[method-assign]
+    pipe.states.store = measured_store  # type: ignore[method-assign]
 
     def feed(i: int, at: float, type_: str = "WEB_AD_VISIT") -> Any:
         before = parts.reads
@@ -60,7 +60,7 @@ def test_party_with_100k_interactions_in_one_window() -> None:
         out, reads = feed(i, i * SPAN_DAYS / N_BIG)
         assert out.outcomes[0].outcome.value == "PENDING"
         max_reads = max(max_reads, reads)
-        max_header = max(max_header, len(pipe.headers["BIG"]))
+        max_header = max(max_header, len(pipe.headers.data[b"BIG"]))
         if i + 1 == TRACED.stop:
             current, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()

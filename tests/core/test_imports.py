@@ -27,10 +27,10 @@ from core.imports import (
 )
 from models.imports import ImportRecord, ImportResult, ImportResultCode
 from models.records import LeadEventKind, Origin
-from models.state import LeadRef, PartyState
 from models.timefmt import parse_ts
 from rules.compiled import Rules
 from rules.loader import load_rules_doc, load_rules_file
+from state.party import LeadRef, PartyState
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = "2024-05-01T12:00:00+00:00"

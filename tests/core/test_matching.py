@@ -9,7 +9,7 @@ import pytest
 
 from core.matching import match_interaction
 from core.validation import parse_interaction
-from models.state import PartyState
+from state.party import PartyState
 from tests.builders import interaction, make_rules, run
 
 RULES = make_rules()

@@ -110,7 +110,7 @@ def test_replay_gives_identical_outputs(records: list[Any]) -> None:
     assert o1 == o2
     assert [lk.to_json() for lk in l1] == [lk.to_json() for lk in l2]
     assert orjson.dumps(_leads(p1)) == orjson.dumps(_leads(p2))
-    assert p1.headers == p2.headers and p1.parts == p2.parts
+    assert p1.headers.data == p2.headers.data and p1.parts.data == p2.parts.data
 
 
 @SETTINGS
@@ -123,7 +123,8 @@ def test_two_halves_through_saved_state_equal_one_pass(records: list[Any], data:
     first = Pipeline(RULES)
     o1, l1 = _feed(first, records[:cut])
     second = Pipeline(RULES)  # a restart: everything goes through bytes
-    second.headers, second.parts = dict(first.headers), dict(first.parts)  # bytes only
+    second.headers.data.update(first.headers.data)  # bytes only
+    second.parts.data.update(first.parts.data)
     second.leads = {k: Lead.from_json(orjson.loads(orjson.dumps(v.to_json())))
                     for k, v in first.leads.items()}
     o2, l2 = _feed(second, records[cut:])
@@ -205,7 +206,7 @@ def test_seen_ids_stay_bounded_on_a_long_stream() -> None:
     per_lookback = n * 30 / 365
     assert state.watermark is not None
     horizon = state.watermark - LOOKBACK
-    records = [orjson.loads(v) for k, v in pipe.parts.items() if k[4:5] == b"r"]
+    records = [orjson.loads(v) for k, v in pipe.parts.data.items() if k[4:5] == b"r"]
     unlinked = [r for r in records if r[3] is None]
     assert len(unlinked) == len(state.seen) + state.wcount
     assert len(unlinked) <= per_lookback + 1

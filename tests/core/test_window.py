@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from core import window as win
-from models.state import PendingEntry
+from state.party import PendingEntry
 from tests.builders import interaction, make_rules, run, ts
 
 # Types scoring 5 / 10 / -5 / 25 for the Oracle worked example and the edge cases.
@@ -306,7 +306,7 @@ def test_stored_window_decides_like_the_reference(seed: int, n: int, spread: flo
     the same expired entries in the same order, the same fired entries, the same window."""
     import random
 
-    from models.state import PartyState
+    from state.party import PartyState
 
     rnd = random.Random(seed)
     day = 86_400.0

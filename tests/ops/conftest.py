@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ops.metrics import REGISTRY
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
 from rules.loader import load_rules_text
 
 ROOT = Path(__file__).resolve().parents[2]

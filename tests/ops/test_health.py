@@ -86,8 +86,8 @@ def test_rss_of_this_process() -> None:
 
 
 def test_previous_stop_kinds(tmp_path: Path) -> None:
+    from job.worker import previous_stop
     from streaming import shutdown
-    from streaming.worker import previous_stop
 
     assert previous_stop(tmp_path) == "clean"
     (tmp_path / "worker.running").write_text("1\n")
@@ -99,7 +99,7 @@ def test_previous_stop_kinds(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_another_faust_version() -> None:
-    from streaming.worker import check_faust_version
+    from job.worker import check_faust_version
 
     assert check_faust_version() is None  # the pinned one is installed
     problem = check_faust_version("0.15.2")

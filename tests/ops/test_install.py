@@ -11,8 +11,8 @@ import pytest
 
 from ops.install import initial_rules, install
 from ops.reload import FileReloader, RedisReloader
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import push_rules
+from rules.holder import RulesHolder
 from tests.ops.conftest import (
     BASE_TEXT,
     BROKEN_TEXT,

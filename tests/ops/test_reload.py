@@ -10,11 +10,11 @@ from pathlib import Path
 import redis
 
 from core.pipeline import handle_interaction
-from models.state import PartyState
 from ops.metrics import REGISTRY
 from ops.reload import FileReloader, RedisReloader
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import KEY, encode_doc, push_rules
+from rules.holder import RulesHolder
+from state.party import PartyState
 from tests.builders import interaction
 from tests.ops.conftest import (
     BASE_TEXT,

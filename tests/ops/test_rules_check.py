@@ -15,8 +15,8 @@ import redis
 from ops.install import initial_rules
 from ops.reload import FileReloader, RedisReloader
 from ops.rules_check import check_in_child, load_checked
-from ops.rules_runtime import RulesHolder
 from ops.rules_store import CHANNEL, KEY, encode_doc, push_rules
+from rules.holder import RulesHolder
 from tests.ops.conftest import BASE_TEXT, reloads, version_of, wait_for
 from tests.ops.test_reload import FakeWorker
 from tests.rules.test_bounds import alias_bomb

@@ -207,7 +207,7 @@ async def _history_view(redis_url: str | None, port: int, token: str | None
     from aiohttp.test_utils import TestClient, TestServer
 
     from ops import web
-    from ops.rules_runtime import RulesHolder
+    from rules.holder import RulesHolder
     from rules.loader import load_rules_text
 
     app = faust.App(f"ops-web-history-{port}", broker="kafka://127.0.0.1:1", store="memory://",

@@ -13,10 +13,10 @@ from yarl import URL
 
 from core import report as rep
 from models.records import Outcome, OutcomeCode
-from models.state import LeadRef, PartyState, PendingEntry
 from ops import web
 from ops.reload import FileReloader
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
+from state.party import LeadRef, PartyState, PendingEntry
 from tests.ops.conftest import BASE_TEXT, variant, version_of
 
 # ---------------------------------------------------------------- pure functions
@@ -296,7 +296,7 @@ async def test_wrong_token_is_401_everywhere(workers: list[Worker]) -> None:
 
 
 def test_faust_router_and_table_views_are_off() -> None:
-    from streaming.app import faust_options
+    from job.app import faust_options
     from streaming.settings import load_settings
 
     opts = faust_options(load_settings({"BROKER_URL": "kafka://127.0.0.1:1"}))

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from core.pipeline import handle_interaction
-from models.state import PartyState
 from rules.loader import RulesError, load_rules_doc
+from state.party import PartyState
 from tests.builders import interaction, make_doc, make_rules
 
 

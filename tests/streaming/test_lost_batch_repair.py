@@ -3,7 +3,7 @@ before its party headers) leaves a big party's part ahead of the party's header 
 changelog. Here the lost part is put into the changelog from outside: the record of an id
 the lost batch saw ("ghost"), whose records were then decided otherwise (a rules reload) and
 never wrote it again. A worker that recovers the party from the changelog sets the part back
-the first time it loads the party (models/state.py, repair epoch), so once the party's header
+the first time it loads the party (state/party.py, repair epoch), so once the party's header
 passes the part's tag the ghost id is still unknown: its outcome is PENDING, as `simulate`
 decides it, not DUPLICATE."""
 
@@ -17,7 +17,7 @@ import orjson
 import pytest
 import yaml
 
-from models.state import INLINE_BYTES, PartyState, part_key
+from state.party import INLINE_BYTES, PartyState, part_key
 from streaming.broker import EmbeddedBroker
 from tests.builders import interaction, make_doc
 from tests.streaming.harness import Job, diff, simulate, write_jsonl

@@ -217,8 +217,8 @@ def _bad_records() -> list[bytes]:
 def _valid_lines(lines: list[bytes]) -> list[bytes]:
     """The lines the core accepts (the synthetic stream has a few rejects of its own)."""
     from core.pipeline import handle_interaction
-    from models.state import PartyState
     from rules.loader import load_rules_file
+    from state.party import PartyState
 
     rules = load_rules_file(RULES)
     return [ln for ln in lines

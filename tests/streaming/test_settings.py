@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from job.worker import faust_argv
 from streaming.settings import SettingsError, load_settings
 from streaming.topics import TopicNames
-from streaming.worker import faust_argv
 from tables.options import MiB, RocksOptions
 
 
@@ -68,7 +68,7 @@ def test_empty_values_mean_unset() -> None:
 
 
 def test_faust_options() -> None:
-    from streaming.app import faust_options
+    from job.app import faust_options
 
     s = load_settings({"BROKER_URL": "kafka://k:9092", "TOPIC_PARTITIONS": "8",
                        "TOPIC_REPLICATION": "3", "WEB_PORT": "7001", "DATA_DIR": "/d",
@@ -86,7 +86,7 @@ def test_faust_options() -> None:
 def test_faust_options_sasl_ssl() -> None:
     import faust
 
-    from streaming.app import faust_options
+    from job.app import faust_options
 
     s = load_settings({"BROKER_URL": "kafka://k:9093", "BROKER_SSL": "true",
                        "BROKER_SASL_MECHANISM": "SCRAM-SHA-512", "BROKER_SASL_USERNAME": "u",
@@ -98,9 +98,9 @@ def test_faust_options_sasl_ssl() -> None:
 
 def test_app_is_built_without_a_broker(tmp_path: Path) -> None:
     """Topics, tables, agents and pages wire up (nothing connects until the worker starts)."""
-    from ops.rules_runtime import RulesHolder
+    from job.app import create_app
+    from rules.holder import RulesHolder
     from rules.loader import load_rules_file
-    from streaming.app import create_app
 
     s = load_settings({"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.",
                        "DATA_DIR": str(tmp_path)})
@@ -152,7 +152,7 @@ def test_faust_argv_quiet_for_json_logs() -> None:
 
 
 def test_streaming_patch_settings() -> None:
-    from streaming.app import patch_options
+    from job.app import patch_options
 
     s = load_settings({"BROKER_URL": "kafka://k:9092"})
     assert (s.broker_log_end_probe, s.consumer_fetch_max_wait_ms, s.event_loop) == (
@@ -176,7 +176,7 @@ def test_streaming_patch_settings() -> None:
 def test_embedded_broker_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The embedded broker (Tansu) gets the log end probe and a short fetch wait; explicit
     values win."""
-    from streaming import worker
+    from job import worker
     from streaming.settings import FETCH_WAIT_MS_EMBEDDED
 
     class FakeBroker:
@@ -206,7 +206,7 @@ def test_batch_settings_bounded() -> None:
 
 
 def test_processing_guarantee() -> None:
-    from streaming.app import faust_options
+    from job.app import faust_options
 
     assert load_settings({}).processing_guarantee == "at_least_once"
     s = load_settings({"BROKER_URL": "kafka://k:9092", "PROCESSING_GUARANTEE": " Exactly_Once"})

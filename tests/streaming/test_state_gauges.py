@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import rocksdict
 
-from models.state import PartyState, PendingEntry
+from state.party import PartyState, PendingEntry
 
 ENTRY = PendingEntry("i1", "2026-01-01T00:00:00Z", 1.0, 0, 3, "RS", "v1")
 
@@ -21,8 +21,8 @@ def _table(path: Path, rows: dict[bytes, bytes]) -> SimpleNamespace:
 
 
 def test_state_gauges_count_local_tables(tmp_path: Path) -> None:
+    from job.app import _update_state_gauges
     from ops import metrics
-    from streaming.app import _update_state_gauges
 
     parties = {b"P%d" % i: PartyState(window=(ENTRY,) if i % 3 == 0 else ()).to_bytes()
                for i in range(5000)}  # more than one scan slice

@@ -6,45 +6,15 @@ stores it: part puts with the outputs (phase 1), then headers (phase 2) and part
 from __future__ import annotations
 
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from rocksdict import Options, Rdict
-
 from core.pipeline import handle_interaction
-from models.state import PartyState
+from state.party import PartyState
+from state.store import PartyStore
 from tables.batch import TableBatch
+from tables.party_kv import PartitionTable
 from tests.builders import interaction, make_rules
-
-
-class RocksStore:
-    """Stands for faust.stores.rocksdb.Store: one real RocksDB (rocksdict, raw mode, as the
-    Faust driver opens it) per partition, in a temporary directory."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="tablebatch-")
-        self.dbs: dict[int, Rdict] = {}
-
-    def _db_for_partition(self, partition: int) -> Rdict:
-        if partition not in self.dbs:
-            self.dbs[partition] = Rdict(str(Path(self._dir.name) / str(partition)),
-                                        options=Options(raw_mode=True))
-        return self.dbs[partition]
-
-
-class FakeTopic:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def get_topic_name(self) -> str:
-        return self.name
-
-
-class FakeTable:
-    def __init__(self, name: str) -> None:
-        self.changelog_topic = FakeTopic(f"{name}-changelog")
-        self.data = RocksStore()
+from tests.state.backends import FakeTable
 
 
 def test_scan_reads_stored_keys_of_a_prefix_in_order_without_the_batch_writes() -> None:
@@ -128,7 +98,7 @@ def _stream(n: int = 500) -> list[dict[str, Any]]:
 
 
 class Worker:
-    """The matching agent's storage of party state, over TableBatches (agents/matching.py)."""
+    """The matching agent's storage of party state: a PartyStore over TableBatches."""
 
     def __init__(self) -> None:
         self.parties_table, self.parts_table = FakeTable("parties"), FakeTable("parts")
@@ -137,25 +107,15 @@ class Worker:
 
     def run_batch(self, records: list[dict[str, Any]], killed: bool = False) -> None:
         parties, parts = TableBatch(self.parties_table), TableBatch(self.parts_table)
-
-        def load_state(party_id: str) -> PartyState:
-            key = party_id.encode()
-            return PartyState.from_bytes(
-                parties.get(0, key), lambda k: parts.get(0, k),
-                in_batch=parties.written(0, key), dropped=lambda k: parts.dropped(0, k))
-
+        store = PartyStore(PartitionTable(parties, 0), PartitionTable(parts, 0))
         for rec in records:
-            h = handle_interaction(rec, self.rules, load_state)
+            h = handle_interaction(rec, self.rules, store.load)
             self.outcomes.update((o.interaction_id, o.to_json()) for o in h.outcomes)
             if h.party_id is not None and h.state is not None:
-                for key, value in h.state.part_writes().items():
-                    parts.put(0, key, value)
-                parties.put(0, h.party_id.encode(), h.state.committed(in_batch=True).to_bytes())
-        parts.drain(puts=True, deletes=False)  # phase 1, with the outputs
-        if killed:  # the rest is lost; the tables are rebuilt from the changelogs
-            return
-        parties.drain()
-        parts.drain(puts=False, deletes=True)
+                store.store(h.party_id, h.state)
+        # phase 1 with the outputs, then headers, deletions; killed: the tables are rebuilt
+        # from the changelogs, which have phase 1 only
+        store.end_batch(killed=killed)
 
     def view(self, ids: list[str]) -> dict[str, Any]:
         """What the stored state says of each party: seen and pending ids, known ids."""

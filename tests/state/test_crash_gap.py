@@ -1,14 +1,15 @@
-"""A worker killed between the two phases of a batch (agents/matching.py): the changelogs keep
-the batch's part writes (phase 1: sent with the outputs, acknowledged) but not its party
-headers nor its part deletions (phase 2). The worker rebuilds its tables from the changelogs
-and the batch's records are delivered again, maybe in batches of other sizes.
+"""A worker killed between the phases of a batch (state/store.py): the changelogs keep the
+batch's part writes (phase 1: sent with the outputs, acknowledged) but not its party headers
+nor its part deletions. The worker rebuilds its tables from the changelogs and the batch's
+records are delivered again, maybe in batches of other sizes.
 
-`Pipeline`'s batch mode stores states as the agent does (`begin_batch` / `end_batch`), with
-the same state code; `end_batch(killed=True)` keeps phase 1 only. The checks: right after a
-kill, every party reads as its committed header says (window, seen ids, known ids, leads),
-whatever parts the lost batch wrote; and once the records are delivered again, the final
-outputs (outcomes, links, leads, upserted by key as consumers do) and states equal those of a
-run that was never killed."""
+`Pipeline`'s batch mode stores states through the agent's `PartyStore` (`begin_batch` /
+`end_batch`), on both back ends (dicts, and TableBatch over real RocksDB);
+`end_batch(killed=True)` keeps phase 1 only. The checks: right after a kill, every party reads
+as its committed header says (window, seen ids, known ids, leads), whatever parts the lost
+batch wrote; and once the records are delivered again, the final outputs (outcomes, links,
+leads, upserted by key as consumers do) and states equal those of a run that was never
+killed."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import pytest
 
 from core.pipeline import Emitted, Pipeline
 from models.records import OutcomeCode
-from models.state import PartyState
 from rules.compiled import Rules
+from state.party import PartyState
 from tests.builders import base_doc, interaction, make_rules, ts
+from tests.state.backends import BACKENDS
 
 BIG = "BIG"
 SMALL = ("S1", "S2", "S3")
@@ -114,7 +116,7 @@ def _view(pipe: Pipeline) -> dict[str, Any]:
     """What every party's committed state says, read through its stored parts."""
     ids = sorted({doc["interaction_id"] for kind, doc in STREAM if kind == "i"})
     view: dict[str, Any] = {}
-    for party in pipe.headers:
+    for party in pipe.parties:
         st: PartyState = pipe.parties[party]
         view[party] = {
             "window": [e.to_list() for e in st.window_entries()] if st.wcount else [],
@@ -126,14 +128,18 @@ def _view(pipe: Pipeline) -> dict[str, Any]:
     return view
 
 
+def _pipeline(rules: Rules, backend: str) -> Pipeline:
+    return Pipeline(rules, tables=BACKENDS[backend]())
+
+
 def _run(batch_size: int, kills: Callable[[int, int], bool] = lambda b, a: False,
          resize: Callable[[int], int] = lambda n: n,
          after_batch: Callable[[Pipeline], None] = lambda pipe: None,
-         ) -> tuple[dict[str, Any], Pipeline]:
+         backend: str = "memory") -> tuple[dict[str, Any], Pipeline]:
     """Feed STREAM in batches; `kills(batch number, attempt)` says whether the worker dies
     between that batch's phases; its records are then delivered again, `resize(n)` of them
     in the next batch. Returns the final outputs by key and the pipeline."""
-    pipe = Pipeline(_rules())
+    pipe = _pipeline(_rules(), backend)
     outcomes: dict[str | None, Any] = {}
     links: dict[str, Any] = {}
     at, b, attempt, size = 0, 0, 0, batch_size
@@ -161,8 +167,8 @@ def _run(batch_size: int, kills: Callable[[int, int], bool] = lambda b, a: False
 
 
 @pytest.fixture(scope="module")
-def uninterrupted() -> tuple[dict[str, Any], dict[str, Any]]:
-    outputs, pipe = _run(batch_size=16)
+def uninterrupted(backend: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    outputs, pipe = _run(batch_size=16, backend=backend)
     return outputs, _view(pipe)
 
 
@@ -215,9 +221,9 @@ KILLS: list[tuple[str, int, Callable[[int, int], bool], Callable[[int], int]]] =
                          ids=[k[0] for k in KILLS])
 def test_kill_between_phases_then_redelivery_gives_the_same_results(
         uninterrupted: tuple[dict[str, Any], dict[str, Any]], batch_size: int,
-        kills: Callable[[int, int], bool], resize: Callable[[int], int]) -> None:
+        kills: Callable[[int, int], bool], resize: Callable[[int], int], backend: str) -> None:
     want_outputs, want_view = uninterrupted
-    outputs, pipe = _run(batch_size, kills, resize)
+    outputs, pipe = _run(batch_size, kills, resize, backend=backend)
     assert outputs["leads"] == want_outputs["leads"]
     assert outputs["links"] == want_outputs["links"]
     assert outputs["outcomes"] == want_outputs["outcomes"]
@@ -242,12 +248,12 @@ SWITCHES: dict[str, Callable[[], Rules]] = {
 KILLED_BATCHES = (9, 31, 58)
 
 
-def _switched_run(kill_batch: int, switch: Rules, killed: bool,
-                  batch_size: int = 16) -> tuple[dict[str, Any], Pipeline]:
+def _switched_run(kill_batch: int, switch: Rules, killed: bool, batch_size: int = 16,
+                  backend: str = "memory") -> tuple[dict[str, Any], Pipeline]:
     """STREAM in batches with `_rules()`, the rules becoming `switch` from batch `kill_batch`
     on; `killed`: that batch first runs with the old rules and is lost between its phases
     (the reload came before it was delivered again)."""
-    pipe = Pipeline(_rules())
+    pipe = _pipeline(_rules(), backend)
     at, b, kill = 0, 0, killed
     while at < len(STREAM):
         batch = STREAM[at:at + batch_size]
@@ -269,13 +275,13 @@ def _switched_run(kill_batch: int, switch: Rules, killed: bool,
 @pytest.mark.parametrize("kill_batch", KILLED_BATCHES)
 @pytest.mark.parametrize("switch", list(SWITCHES))
 def test_rules_reloaded_before_the_redelivery_give_the_state_of_a_run_never_killed(
-        switch: str, kill_batch: int) -> None:
+        switch: str, kill_batch: int, backend: str) -> None:
     """The records of a lost batch decided again under other rules write other parts: the
     parts the lost batch wrote and the new decisions leave alone are set back when the
-    restarted worker first loads the party (models/state.py, repair epoch)."""
+    restarted worker first loads the party (state/party.py, repair epoch)."""
     rules = SWITCHES[switch]()
-    want, _ = _switched_run(kill_batch, rules, killed=False)
-    got, pipe = _switched_run(kill_batch, rules, killed=True)
+    want, _ = _switched_run(kill_batch, rules, killed=False, backend=backend)
+    got, pipe = _switched_run(kill_batch, rules, killed=True, backend=backend)
     assert got == want
     assert pipe.epoch == 2  # one restart
 
@@ -290,7 +296,7 @@ def test_without_the_repair_a_reload_before_the_redelivery_corrupts_the_state(
             _, pipe = _switched_run(kill_batch, switch(), killed=True)
             repaired += len(pipe.repaired)
     assert repaired > 0
-    monkeypatch.setattr("core.pipeline.lost_part_repairs", lambda header, stored: {})
+    monkeypatch.setattr("state.store.lost_part_repairs", lambda header, stored: {})
     differ = []
     for kill_batch in KILLED_BATCHES:
         for name, switch in SWITCHES.items():

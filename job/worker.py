@@ -52,7 +52,7 @@ _FAUST_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "
 
 
 def _load_rules(settings: Settings) -> object:
-    from ops.rules_runtime import RulesHolder
+    from rules.holder import RulesHolder
     from rules.loader import RulesError, load_rules_file
 
     try:
@@ -272,8 +272,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutil.rmtree(settings.faust_datadir, ignore_errors=True)
         marker.write_text(f"{os.getpid()}\n")
 
+    from job.app import create_app
     from ops.gc_tuning import tune_gc
-    from streaming.app import create_app
 
     app = create_app(settings, holder)  # type: ignore[arg-type]
     _pin_log_levels(settings.log_level)

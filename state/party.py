@@ -328,23 +328,7 @@ class PartyState:
         return st
 
     def _copy(self) -> PartyState:
-        # every slot, spelled out: a loop over __slots__ costs nine times as much, and states
-        # are copied several times per event (tests/models/test_state.py checks the list)
-        st: PartyState = _new(PartyState)
-        st.party_id = self.party_id
-        st.version = self.version
-        st.seq = self.seq
-        st.watermark = self.watermark
-        st.progress = self.progress
-        st.leads = self.leads
-        st.wcount = self.wcount
-        st.wsum = self.wsum
-        st.wnewest = self.wnewest
-        st.wtree = self.wtree
-        st.stree = self.stree
-        st.next_page = self.next_page
-        st.inline = self.inline
-        st.batch_base = self.batch_base
+        st = _with_header_of(self)
         st.epoch = self.epoch
         st._get = self._get
         st._dropped = self._dropped
@@ -516,6 +500,35 @@ class PartyState:
         st.inline = None if h.get("x") else dict(h.get("i") or {})
         st.epoch = h.get("e", 0)
         return st
+
+
+def _with_header_of(src: PartyState | Draft) -> PartyState:
+    """A new state with the header fields of a state or a draft. Every slot spelled out: a
+    loop over __slots__ costs nine times as much, and states are copied several times per
+    event (tests/state/test_party.py checks that a copy carries every slot)."""
+    st: PartyState = _new(PartyState)
+    st.party_id = src.party_id
+    st.version = src.version
+    st.seq = src.seq
+    st.watermark = src.watermark
+    st.progress = src.progress
+    st.leads = src.leads
+    st.wcount = src.wcount
+    st.wsum = src.wsum
+    st.wnewest = src.wnewest
+    st.wtree = src.wtree
+    st.stree = src.stree
+    st.next_page = src.next_page
+    st.inline = src.inline
+    st.batch_base = src.batch_base
+    return st
+
+
+def expiry_cutoff(newest: float, lookback_s: float) -> float:
+    """The event-time boundary of the lookback (CONTRACT §2): behind the newest `occurred_at`
+    of the party, an entry or seen id with `ts < cutoff` is out, `ts >= cutoff` is kept. The
+    window (core/window.py) and the seen ids (`Draft.remember`) both use it."""
+    return newest - lookback_s
 
 
 def party_prefix(party_id: str) -> bytes:
@@ -881,7 +894,7 @@ class Draft:
         """Record the id as seen (linked to `lead_id`, or pending as `entry`) and advance the
         clock; seen ids older than the lookback behind the new watermark are forgotten."""
         self.watermark = ts if self.watermark is None else max(self.watermark, ts)
-        horizon = self.watermark - lookback_s
+        horizon = expiry_cutoff(self.watermark, lookback_s)
         self.stree, old = self.tree_pop_before(self.stree, horizon)
         for k in old:
             self._drop_record(k[2], k[1])
@@ -894,26 +907,13 @@ class Draft:
 
     # -- done --------------------------------------------------------------------------------
     def freeze(self) -> PartyState:
-        st = PartyState._blank()
-        st.party_id = self.party_id
-        st.version = self.version
-        st.seq = self.seq
-        st.watermark = self.watermark
-        st.progress = self.progress
-        st.leads = self.leads
-        st.wcount = self.wcount
-        st.wsum = self.wsum
-        st.wnewest = self.wnewest
-        st.wtree = self.wtree
-        st.stree = self.stree
-        st.next_page = self.next_page
-        st.batch_base = self.batch_base
+        st = _with_header_of(self)
         st.epoch = self.base.epoch
         st._get = self.get_part
         st._dropped = self.dropped
         st._writes = self.writes
         st._olds = self.olds
-        st.inline = self.inline
+        st._cache = {}
         if (self.inline is not None and self.party_id is not None
                 and len(orjson.dumps(self.inline)) > INLINE_BYTES):
             # spill, for good; inline at this batch's base too, so no part existed then

@@ -1,6 +1,6 @@
 """The Faust app of the streaming job: settings -> app with topics, tables, agents and pages.
 
-`create_app(settings, holder)` builds everything; `streaming.worker.main()` runs it. The Faust
+`create_app(settings, holder)` builds everything; `job.worker.main()` runs it. The Faust
 configuration comes from `Settings` only (Faust's own environment lookups are switched off
 with ``env={}``: its names, such as ``WEB_PORT`` or ``BROKER_URL``, would otherwise override
 ours).
@@ -25,15 +25,16 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from agents import assignment, feeds, imports, matching, owners, processing
 from agents.runtime import Runtime
-from models.state import PartyState
 from ops import metrics
 from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
-from ops.rules_runtime import RulesHolder
+from rules.holder import RulesHolder
+from state.party import PartyState
 from streaming import faust_patches
 from streaming.logs import faust_logging_config, install_repeat_filter
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
 from tables.definitions import define_tables
+from tables.engine_internals import committed_offset
 from tables.options import RocksOptions
 
 log = logging.getLogger("leadstream.app")
@@ -357,7 +358,7 @@ def _update_lag(rt: Runtime) -> dict[tuple[str, int], int]:
         if done is not None:
             nxt = done + 1
         else:  # nothing handled since start: the group's committed offset (next to read)
-            committed = getattr(rt.app.consumer, "_committed_offset", {}).get(tp)
+            committed = committed_offset(rt.app.consumer, tp)
             nxt = committed if isinstance(committed, int) else 0
         lag = max(hw - nxt, 0)
         lags[(tp.topic, tp.partition)] = lag

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from models.state import (
+from state.party import (
     LeadRef,
     PartyState,
     PendingEntry,
@@ -22,6 +22,8 @@ from models.state import (
     shadow_old,
     shadow_value,
 )
+from state.store import PartyStore
+from tests.state.backends import BACKENDS
 
 ENTRY = PendingEntry("i1", "2026-01-01T00:00:00Z", 1.0, 0, 3, "seeded", "v1",
                      attributes={"a": [1, 2]})
@@ -198,44 +200,22 @@ def test_exact_sum_decides_like_left_to_right_sum() -> None:
 # --------------------------------------------------------------------------- shadows
 
 class BatchStore:
-    """Headers and parts stored as the matching agent stores them: a batch's writes stay in
-    an overlay (its TableBatches); at its end the part puts (phase 1), then the headers and
-    the part deletions (phase 2). `end(killed=True)`: the worker dies between the two."""
+    """One party ("P1") stored by the matching agent's `PartyStore` over a back end: a batch's
+    writes stay in the tables' overlays; `end()` stores them in the write phases,
+    `end(killed=True)`: the worker dies after the first (the part puts)."""
 
-    def __init__(self) -> None:
-        self.headers: dict[str, bytes] = {}
-        self.parts: dict[bytes, bytes] = {}
-        self.batch_headers: dict[str, bytes] = {}
-        self.batch_parts: dict[bytes, bytes | None] = {}
+    def __init__(self, backend: str) -> None:
+        self.headers, self.parts = BACKENDS[backend]()
+        self.party = PartyStore(self.headers, self.parts)
 
-    def get(self, key: bytes) -> bytes | None:
-        return self.batch_parts[key] if key in self.batch_parts else self.parts.get(key)
+    def load(self) -> PartyState:
+        return self.party.load("P1")
 
-    def dropped(self, key: bytes) -> bytes | None:
-        if key in self.batch_parts and self.batch_parts[key] is None:
-            return self.parts.get(key)
-        return None
-
-    def load(self, party: str = "P1") -> PartyState:
-        raw = self.batch_headers.get(party)
-        in_batch = raw is not None
-        return PartyState.from_bytes(raw if in_batch else self.headers.get(party), self.get,
-                                     in_batch=in_batch, dropped=self.dropped)
-
-    def store(self, st: PartyState, party: str = "P1") -> None:
-        self.batch_parts.update(st.part_writes())
-        self.batch_headers[party] = st.committed(in_batch=True).to_bytes()
+    def store(self, st: PartyState) -> None:
+        self.party.store("P1", st)
 
     def end(self, killed: bool = False) -> None:
-        for k, v in self.batch_parts.items():
-            if v is not None:
-                self.parts[k] = v
-        if not killed:
-            self.headers.update(self.batch_headers)
-            for k, v in self.batch_parts.items():
-                if v is None:
-                    self.parts.pop(k, None)
-        self.batch_headers, self.batch_parts = {}, {}
+        self.party.end_batch(killed=killed)
 
     def change(self, edit: Any) -> PartyState:
         """One record's change in the running batch: load, edit, store."""
@@ -246,8 +226,21 @@ class BatchStore:
         return st
 
     def stored(self, kind: str, ident: str | int) -> Any:
-        raw = self.get(part_key("P1", kind, ident))
+        raw = self.parts.get(part_key("P1", kind, ident))
         return None if raw is None else orjson.loads(raw)
+
+
+class NoDropped:
+    """A part table without the `dropped` hook (what the state would lose without it)."""
+
+    def __init__(self, kv: Any) -> None:
+        self._kv = kv
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kv, name)
+
+    def dropped(self, key: bytes) -> bytes | None:
+        return None
 
 
 def _spilled(store: BatchStore, seen: list[tuple[str, float]]) -> PartyState:
@@ -320,10 +313,10 @@ def test_state_stored_before_these_values_reads_as_before() -> None:
         [6, 0, [[1.0, 0, "a"], [3.0, 2, "c"]], 1, 0, []]
 
 
-def test_part_values_carry_their_tag_and_content_at_the_batch_base() -> None:
+def test_part_values_carry_their_tag_and_content_at_the_batch_base(backend: str) -> None:
     """A part new since the batch base reads as absent for an older header; a record
     changed keeps the record at the base, a page the diff to its items at the base."""
-    store = BatchStore()
+    store = BatchStore(backend)
     st = _spilled(store, [("a", 1.0), ("b", 2.0)])
     v0 = st.version
     page = st.stree[0]
@@ -345,22 +338,23 @@ def test_part_values_carry_their_tag_and_content_at_the_batch_base() -> None:
     assert shadow_content("p", store.stored("p", page), v0) == seen_page[1:]
 
 
-def test_header_carries_the_batch_base_only_while_its_batch_runs() -> None:
-    store = BatchStore()
+def test_header_carries_the_batch_base_only_while_its_batch_runs(backend: str) -> None:
+    store = BatchStore(backend)
     st = _spilled(store, [("a", 1.0)])
     new = store.change(lambda d: d.remember("b", 2.0, 100.0))
     assert new.batch_base == st.version == new.version - 1
-    assert orjson.loads(store.batch_headers["P1"])["c"] == st.version
+    assert orjson.loads(store.headers.get(b"P1") or b"")["c"] == st.version
     assert "c" not in orjson.loads(new.committed().to_bytes())
     assert store.load().batch_base == st.version  # loaded within the batch
     store.end()
     assert store.load().batch_base == st.version + 1  # stored for good: its own version
 
 
-def test_a_batch_keeps_the_content_at_its_base_however_often_it_rewrites_a_part() -> None:
+def test_a_batch_keeps_the_content_at_its_base_however_often_it_rewrites_a_part(
+        backend: str) -> None:
     """Two changes of one batch rewrite the same page and record: the stored value keeps
     the content before the batch, not the one between the changes."""
-    store = BatchStore()
+    store = BatchStore(backend)
     st = _spilled(store, [("a", 1.0), ("b", 2.0)])
     v0, page = st.version, st.stree[0]
     before = store.stored("p", page)[1:]
@@ -372,7 +366,7 @@ def test_a_batch_keeps_the_content_at_its_base_however_often_it_rewrites_a_part(
     assert store.stored("r", "a") == [v0 + 3, 1.0, 0, "L-2", None, [v0, 1.0, 0, None, None]]
 
 
-def test_parts_of_a_lost_batch_read_as_their_header_says_until_written_again() -> None:
+def test_parts_of_a_lost_batch_read_as_their_header_says_until_written_again(backend: str) -> None:
     """A kill between the phases: the batch's part writes are stored, its header is not.
     The stored header reads as before (window, seen ids, known ids), the same changes made
     again in batches of other sizes give the state of a run that was never killed."""
@@ -397,14 +391,14 @@ def test_parts_of_a_lost_batch_read_as_their_header_says_until_written_again() -
                 lambda d: d.remember("x", 150.0, 100.0)]  # prunes a, b, c, d
 
     def run(batches: list[int], kill: int | None) -> tuple[BatchStore, list[Any]]:
-        store = BatchStore()
+        store = BatchStore(backend)
         _spilled(store, [("a", 1.0), ("b", 2.0), ("c", 3.0)])
         todo, views, n = changes(), [], 0
         for size in batches:
+            before = _view(store.load(), ids)  # as stored before the batch
             for edit in todo[n:n + size]:
                 store.change(edit)
             if kill is not None and n == kill:
-                before = _view(PartyState.from_bytes(store.headers["P1"], store.parts.get), ids)
                 store.end(killed=True)
                 kill = None
                 assert _view(store.load(), ids) == before, "read as its header says"
@@ -422,23 +416,25 @@ def test_parts_of_a_lost_batch_read_as_their_header_says_until_written_again() -
         assert store.load().to_bytes() == want.load().to_bytes()
 
 
-def test_a_part_deleted_and_written_again_in_one_batch_keeps_its_content_at_the_base() -> None:
+def test_a_part_deleted_and_written_again_in_one_batch_keeps_its_content_at_the_base(
+        backend: str) -> None:
     """A seen id forgotten (its record deleted) and sent again within one batch: its new
     record's old content comes from the value stored before the batch (`dropped`)."""
-    store = BatchStore()
+    store = BatchStore(backend)
     st = _spilled(store, [("a", 1.0)])
     v0 = st.version
     store.change(lambda d: d.remember("b", 150.0, 100.0))  # a leaves the lookback
-    assert store.batch_parts[part_key("P1", "r", "a")] is None
+    gone = part_key("P1", "r", "a")
+    assert store.parts.written(gone) and store.parts.get(gone) is None
     store.change(lambda d: d.remember("a", 151.0, 100.0))
     assert shadow_content("r", store.stored("r", "a"), v0) == [v0, 1.0, 0, None, None]
     store.end(killed=True)
     again = store.load()
     assert again.knows("a") and not again.knows("b") and again.seen == {"a": 1.0}
     # without the hook the old content would be lost: the id would read as unknown
-    lost = BatchStore()
+    lost = BatchStore(backend)
     _spilled(lost, [("a", 1.0)])
-    lost.dropped = lambda key: None  # type: ignore[method-assign]
+    lost.party.parts = NoDropped(lost.parts)
     lost.change(lambda d: d.remember("b", 150.0, 100.0))
     lost.change(lambda d: d.remember("a", 151.0, 100.0))
     lost.end(killed=True)
