@@ -77,6 +77,17 @@ def test_images_pinned_to_exact_releases() -> None:
         assert "@sha256:" in image or re.search(r"\d+\.\d+\.\d+", tag), (name, image)
 
 
+def test_kafka_image_is_the_version_the_streaming_tests_run() -> None:
+    """Production's broker is the Kafka the streaming tests prove the worker on
+    (kafka/pom.xml): an image bumped alone would ship an untested broker."""
+    tested = re.search(r"<kafka.version>([^<]+)</kafka.version>",
+                       (ROOT / "kafka" / "pom.xml").read_text())
+    assert tested is not None
+    images = {s.get("image") for s in _doc()["services"].values()
+              if str(s.get("image", "")).startswith("apache/kafka:")}
+    assert images == {f"apache/kafka:{tested.group(1)}"}
+
+
 def test_grafana_credentials_come_from_the_environment() -> None:
     env = _doc()["services"]["grafana"]["environment"]
     for key, var in (("GF_SECURITY_ADMIN_USER", "GRAFANA_ADMIN_USER"),
