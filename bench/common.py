@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streaming.broker import free_port
 from streaming.settings import FETCH_WAIT_MS_EMBEDDED
+from tables.engine_internals import force_metadata_update
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -255,17 +256,23 @@ async def produce(bootstrap: str, topic: str, recs: Iterable[tuple[bytes, bytes]
     return ends, time.monotonic() - t0
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of `topic`, in order. A group-less consumer may not have the topic in
+    its metadata yet (seen on Kafka): then its metadata is refreshed once."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        await force_metadata_update(consumer)
+        parts = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """ListOffsets(latest) per partition. On Tansu this is the base offset of the last
     batch (up to a batch short of the end): use it as a lower bound only."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
     finally:
@@ -314,13 +321,9 @@ async def read_to_idle(bootstrap: str, topic: str, idle: float = 1.5,
     await consumer.start()
     out: list[Any] = []
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
+        tps = await topic_partitions(consumer, topic)
+        if not tps:
             return out
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         t0 = last_new = time.monotonic()

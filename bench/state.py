@@ -53,7 +53,7 @@ from bench.common import (
     wait_healthy,
 )
 from streaming.broker import EmbeddedBroker
-from streaming.faust_patches import probe_log_ends
+from tables.engine_internals import probe_log_ends
 
 TOPIC = "interactions"
 OUTCOMES = "interaction-outcomes"

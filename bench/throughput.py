@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import data, peers
 from bench.common import (
@@ -75,6 +75,7 @@ from bench.common import (
     read_to_idle,
     start_broker,
     start_leadstream,
+    topic_partitions,
     wait_committed,
     wait_healthy,
     wait_quiet,
@@ -127,12 +128,7 @@ async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(TOPIC)
-        if not parts:  # not in a group-less consumer's metadata yet (seen on Kafka)
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(TOPIC) or set()
-        parts = sorted(parts)
-        tps = [TopicPartition(TOPIC, p) for p in parts]
+        tps = await topic_partitions(consumer, TOPIC)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         loads = orjson.loads
@@ -305,11 +301,7 @@ async def run_latency(broker: Broker, child: Child, args: Any, work: Path,
     got: dict[str, int] = {}
     decided: dict[str, int] = {}    # the outcome's timestamp: when the worker queued it (ms)
     try:
-        parts = consumer.partitions_for_topic(outcomes)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(outcomes) or set()
-        tps = [TopicPartition(outcomes, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, outcomes)
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:

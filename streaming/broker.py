@@ -180,7 +180,7 @@ class EmbeddedBroker(BrokerProcess):
                 return self
             except BrokerStartError as exc:
                 last_error = exc
-                self._kill_group(signal.SIGKILL)
+                self.kill_group(signal.SIGKILL)
                 self._reap(timeout=2.0)
         assert last_error is not None
         raise last_error

@@ -27,12 +27,14 @@ class BrokerProcess:
             atexit.unregister(self.stop)  # type: ignore[attr-defined]
         if self._paused:
             self.resume()
-        self._kill_group(signal.SIGTERM)
+        self.kill_group(signal.SIGTERM)
         if not self._reap(timeout=timeout):
-            self._kill_group(signal.SIGKILL)
+            self.kill_group(signal.SIGKILL)
             self._reap(timeout=kill_wait)
 
-    def _kill_group(self, sig: signal.Signals) -> None:
+    def kill_group(self, sig: signal.Signals) -> None:
+        """Send `sig` to the broker's process group (SIGKILL: the worker's stop watchdog has
+        no time for a grace period). No-op when not started or already gone."""
         if self._proc is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -60,14 +62,14 @@ class BrokerProcess:
         """Freeze the broker (SIGSTOP): connections stay open, nothing answers."""
         if self._proc is None:
             raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGSTOP)
+        self.kill_group(signal.SIGSTOP)
         self._paused = True
 
     def resume(self) -> None:
         """Undo :meth:`pause` (SIGCONT)."""
         if self._proc is None:
             raise RuntimeError("broker not started")
-        self._kill_group(signal.SIGCONT)
+        self.kill_group(signal.SIGCONT)
         self._paused = False
 
     @property

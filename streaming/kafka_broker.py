@@ -231,7 +231,7 @@ class KafkaBroker(BrokerProcess):
                 return self
             except BrokerStartError as exc:
                 last = exc
-                self._kill_group(signal.SIGKILL)
+                self.kill_group(signal.SIGKILL)
                 self._reap(timeout=5.0)
         assert last is not None
         raise last

@@ -60,7 +60,7 @@ TEST_ENV = {
 #: BROKER_URL, so they set them themselves. Real Kafka gets none: the worker runs there
 #: exactly as in production.
 BROKER_ENV: dict[str, dict[str, str]] = {
-    # Tansu under-reports ListOffsets ends (faust_patches log end probe) and holds an idle
+    # Tansu under-reports ListOffsets ends (engine_internals log end probe) and holds an idle
     # fetch for the whole wait: 500 ms, the wait these tests have always run with (the
     # mid-stream stops are timed against it; the embedded default is 50)
     "tansu": {"BROKER_LOG_END_PROBE": "true", "CONSUMER_FETCH_MAX_WAIT_MS": "500"},
