@@ -6,10 +6,10 @@ dies), and is registered here; `cleanup()` (atexit, SIGTERM, Ctrl-C) stops them 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streaming.broker import free_port
+from streaming.broker_process import set_pdeathsig
 from streaming.settings import FETCH_WAIT_MS_EMBEDDED
 from tables.engine_internals import force_metadata_update
 
@@ -40,11 +41,6 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _pdeathsig() -> None:  # child, between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
 class Child:
     """A subprocess in its own process group, logging to a file."""
 
@@ -57,7 +53,7 @@ class Child:
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_pdeathsig,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=set_pdeathsig,
         )
         Child.registry.append(self)
 
@@ -113,6 +109,45 @@ def install_cleanup() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+
+
+def add_run_args(ap: argparse.ArgumentParser, *, n: int, parties: int, timeout: float,
+                 timeout_help: str) -> None:
+    """The options every leadstream benchmark takes: the data set, the bound on a wait, the
+    worker experiments and --keep."""
+    ap.add_argument("--n", type=int, default=n)
+    ap.add_argument("--parties", type=int, default=parties)
+    ap.add_argument("--skew", type=float, default=3.0,
+                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    ap.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
+    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
+                    help="extra environment for the leadstream worker (experiments)")
+    ap.add_argument("--fetch-wait-ms", type=int, default=None,
+                    help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
+                         "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
+
+
+def worker_experiments(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, str]:
+    """The worker's extra environment (--worker-env); both experiments are named in `out`."""
+    if args.fetch_wait_ms is not None:
+        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+    if worker_env:
+        out["experiment_worker_env"] = worker_env
+    return worker_env
+
+
+def run_main(amain: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+             args: argparse.Namespace) -> dict[str, Any]:
+    """`amain(args)` from the repository root, its children stopped on exit or Ctrl-C."""
+    install_cleanup()
+    os.chdir(ROOT)
+    try:
+        return asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        cleanup()
+        raise SystemExit(130) from None
 
 
 def base_env() -> dict[str, str]:

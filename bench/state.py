@@ -38,19 +38,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import data
 from bench.common import (
-    ROOT,
     BenchTimeout,
     Child,
+    add_run_args,
     base_env,
     cleanup,
     cpu_calibration_ms,
     create_topics,
     end_offsets,
-    install_cleanup,
     log,
     produce,
+    run_main,
     start_leadstream,
     wait_healthy,
+    worker_experiments,
 )
 from streaming.broker import EmbeddedBroker
 from tables.engine_internals import probe_log_ends
@@ -137,11 +138,7 @@ async def amain(args: Any) -> dict[str, Any]:
     log(f"work dir {work}; n={args.n} parties={args.parties}")
     out: dict[str, Any] = {"n": args.n, "parties": args.parties, "skew": args.skew,
                            "nproc": os.cpu_count(), "cpu_calib_ms": cpu_calibration_ms()}
-    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
-    if worker_env:
-        out["experiment_worker_env"] = worker_env
-    if args.fetch_wait_ms is not None:
-        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+    worker_env = worker_experiments(args, out)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
@@ -256,29 +253,12 @@ async def amain(args: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="leadstream state (RSS, RocksDB) and recovery")
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--parties", type=int, default=200_000)
-    ap.add_argument("--skew", type=float, default=3.0,
-                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    add_run_args(ap, n=1_000_000, parties=200_000, timeout=3600.0,
+                 timeout_help="per wait, seconds")
     ap.add_argument("--interval", type=float, default=2.0, help="sampling period, seconds")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="per wait, seconds")
     ap.add_argument("--profile", metavar="DIR", default="",
                     help="py-spy the restarted worker until /healthz (DIR/recovery.txt)")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
-                    help="extra environment for the worker (experiments)")
-    ap.add_argument("--fetch-wait-ms", type=int, default=None,
-                    help="EXPERIMENT: force the worker's fetch_max_wait_ms "
-                         "(bench/apps/leadstream_fetchwait.py)")
-    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
-    args = ap.parse_args(argv)
-    install_cleanup()
-    os.chdir(ROOT)
-    try:
-        out = asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        cleanup()
-        raise SystemExit(130) from None
-    print(json.dumps(out), flush=True)
+    print(json.dumps(run_main(amain, ap.parse_args(argv))), flush=True)
 
 
 if __name__ == "__main__":

@@ -63,22 +63,24 @@ from bench.common import (
     ROOT,
     BenchTimeout,
     Child,
+    add_run_args,
     base_env,
     cleanup,
     cpu_calibration_ms,
     create_topics,
     ends_of,
-    install_cleanup,
     log,
     percentile,
     produce,
     read_to_idle,
+    run_main,
     start_broker,
     start_leadstream,
     topic_partitions,
     wait_committed,
     wait_healthy,
     wait_quiet,
+    worker_experiments,
 )
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.kafka_broker import KafkaBroker
@@ -398,11 +400,7 @@ async def amain(args: Any) -> dict[str, Any]:
                            "nproc": os.cpu_count(),
                            "cpu_calib_ms": cpu_calibration_ms(),
                            "loadavg_1m_start": os.getloadavg()[0]}
-    if args.fetch_wait_ms is not None:
-        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
-    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
-    if worker_env:
-        out["experiment_worker_env"] = worker_env
+    worker_env = worker_experiments(args, out)
     errors: dict[str, str] = {}
     broker = start_broker(args.broker, work)
     out["broker"] = args.broker
@@ -569,10 +567,8 @@ def derived(out: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
-    ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--parties", type=int, default=50_000)
-    ap.add_argument("--skew", type=float, default=3.0,
-                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    add_run_args(ap, n=200_000, parties=50_000, timeout=900.0,
+                 timeout_help="per subject, seconds")
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
     ap.add_argument("--rate-high", type=float, default=5000.0,
                     help="offered load for latency_high (after latency)")
@@ -581,7 +577,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="n=20k, parties=5k (smoke run)")
     ap.add_argument("--broker", default="tansu", choices=["tansu", "kafka"],
                     help="the embedded Tansu or a real Apache Kafka (`make kafka` first)")
-    ap.add_argument("--timeout", type=float, default=900.0, help="per subject, seconds")
     ap.add_argument("--latency-timeout", type=float, default=30.0,
                     help="seconds to wait for the last outcomes after the last send")
     ap.add_argument("--baseline-loop", default="uvloop", choices=["uvloop", "asyncio"],
@@ -590,22 +585,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="py-spy (collapsed stacks) of each Faust subject into DIR")
     ap.add_argument("--profile-nonblocking", action="store_true",
                     help="py-spy --nonblocking (less overhead, truncated stacks)")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
-                    help="extra environment for the leadstream worker (experiments)")
-    ap.add_argument("--fetch-wait-ms", type=int, default=None,
-                    help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
-                         "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
-    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.parties = 20_000, 5_000
-    install_cleanup()
-    os.chdir(ROOT)
-    try:
-        out = asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        cleanup()
-        raise SystemExit(130) from None
+    out = run_main(amain, args)
     out["offered_eps"] = out.get("offered_eps")
     high = f"_at_{args.rate_high:g}"
     keys = ["n", "raw_eps", "naive_eps", "empty_eps", "quix_window_eps", "bytewax_eps",

@@ -34,7 +34,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+def set_pdeathsig() -> None:
+    """`preexec_fn` (runs in the child between fork and exec): the kernel SIGTERMs the child
+    when the thread that started it exits (Linux; elsewhere nothing)."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -136,7 +138,7 @@ class BrokerProcess:
         self._proc = subprocess.Popen(
             list(cmd), stdin=subprocess.DEVNULL, stdout=self._log_file,
             stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=_set_pdeathsig if self.die_with_parent else None,
+            preexec_fn=set_pdeathsig if self.die_with_parent else None,
         )
 
     def _wait_ready(self, port: int, since: float, ready: Callable[[], bool],
