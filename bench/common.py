@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,10 +112,11 @@ def install_cleanup() -> None:
     signal.signal(signal.SIGHUP, on_term)
 
 
-def add_run_args(ap: argparse.ArgumentParser, *, n: int, parties: int, timeout: float,
-                 timeout_help: str) -> None:
-    """The options every leadstream benchmark takes: the data set, the bound on a wait, the
-    worker experiments and --keep."""
+def run_parser(description: str, *, n: int, parties: int, timeout: float,
+               timeout_help: str) -> argparse.ArgumentParser:
+    """A parser with the options every leadstream benchmark takes: the data set, the bound on
+    a wait, the worker experiments and --keep."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--n", type=int, default=n)
     ap.add_argument("--parties", type=int, default=parties)
     ap.add_argument("--skew", type=float, default=3.0,
@@ -126,6 +128,15 @@ def add_run_args(ap: argparse.ArgumentParser, *, n: int, parties: int, timeout: 
                     help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
                          "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
+    return ap
+
+
+def drop_work_dir(work: Path, keep: bool) -> None:
+    """Remove a run's work dir, or say where it was kept (--keep)."""
+    if keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def worker_experiments(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, str]:

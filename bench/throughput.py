@@ -39,7 +39,6 @@ kafka`) instead of the embedded Tansu; the JSON line is the same, plus "broker" 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -50,7 +49,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +64,18 @@ from bench.common import (
     ROOT,
     BenchTimeout,
     Child,
-    add_run_args,
     base_env,
     cleanup,
     cpu_calibration_ms,
     create_topics,
+    drop_work_dir,
     ends_of,
     log,
     percentile,
     produce,
     read_to_idle,
     run_main,
+    run_parser,
     start_broker,
     start_leadstream,
     topic_partitions,
@@ -413,57 +415,50 @@ async def amain(args: Any) -> dict[str, Any]:
         log(f"loaded {n} interactions in {secs:.1f}s ({n / secs:.0f}/s)")
         out["load_eps"] = round(n / secs)
 
-        if "raw" in subjects:
+        async def attempt(name: str, run: Callable[[], Awaitable[dict[str, Any]]],
+                          ) -> dict[str, Any] | None:
+            """One subject's result; None when not chosen or failed (the error is kept and
+            the other subjects still run)."""
+            if name not in subjects:
+                return None
+            log(f"{name}: starting")
             try:
-                r = await run_raw(broker.bootstrap, n, args.timeout)
-                out["raw_eps"] = round(r["eps"])
-                log(f"raw: {r['eps']:.0f} ev/s")
+                return await run()
             except Exception as exc:
-                errors["raw"] = f"{type(exc).__name__}: {exc}"
-        for name in ("empty", "naive"):
-            if name in subjects:
-                log(f"{name}: starting")
-                try:
-                    r = await run_baseline(name, broker, ends, work, args, prof)
-                    out[f"{name}_eps"] = round(r["eps"])
-                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
-                except Exception as exc:
-                    errors[name] = f"{type(exc).__name__}: {exc}"
-                    log(f"{name}: FAILED {errors[name][:2000]}")
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                log(f"{name}: FAILED {errors[name][:2000]}")
+                return None
 
-        if "core" in subjects:
-            try:
-                r = run_core(work, args)
-                out["core_eps"] = r["eps"]
-                out["core_cpu_eps"] = r.get("cpu_eps")
-                log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
-            except Exception as exc:
-                errors["core"] = f"{type(exc).__name__}: {exc}"
-                log(f"core: FAILED {errors['core'][:2000]}")
+        if r := await attempt("raw", lambda: run_raw(broker.bootstrap, n, args.timeout)):
+            out["raw_eps"] = round(r["eps"])
+            log(f"raw: {r['eps']:.0f} ev/s")
+        for name in ("empty", "naive"):
+            if r := await attempt(name, partial(run_baseline, name, broker, ends, work, args,
+                                                prof)):
+                out[f"{name}_eps"] = round(r["eps"])
+                log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
+
+        async def core() -> dict[str, Any]:
+            return run_core(work, args)
+
+        if r := await attempt("core", core):
+            out["core_eps"] = r["eps"]
+            out["core_cpu_eps"] = r.get("cpu_eps")
+            log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
 
         for name, runner in (("quix_window", peers.run_quix_window),
                              ("bytewax", peers.run_bytewax)):
-            if name in subjects:
-                log(f"{name}: starting")
-                try:
-                    r = await runner(broker.bootstrap, TOPIC, ends, work, args)
-                    out[f"{name}_eps"] = round(r["eps"])
-                    out[f"{name}_detail"] = {k: round(v, 1) if isinstance(v, float) else v
-                                             for k, v in r.items() if k != "eps"}
-                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
-                except Exception as exc:
-                    errors[name] = f"{type(exc).__name__}: {exc}"
-                    log(f"{name}: FAILED {errors[name][:2000]}")
+            if r := await attempt(name, partial(runner, broker.bootstrap, TOPIC, ends, work,
+                                                args)):
+                out[f"{name}_eps"] = round(r["eps"])
+                out[f"{name}_detail"] = {k: round(v, 1) if isinstance(v, float) else v
+                                         for k, v in r.items() if k != "eps"}
+                log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
 
-        if "echo" in subjects:
-            try:
-                r = await run_echo(broker, work, args)
-                out["echo_p50_ms"], out["echo_p99_ms"] = round(r["p50_ms"], 1), round(
-                    r["p99_ms"], 1)
-                log(f"echo: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
-            except Exception as exc:
-                errors["echo"] = f"{type(exc).__name__}: {exc}"
-                log(f"echo: FAILED {errors['echo'][:2000]}")
+        if r := await attempt("echo", lambda: run_echo(broker, work, args)):
+            out["echo_p50_ms"], out["echo_p99_ms"] = (round(r["p50_ms"], 1),
+                                                      round(r["p99_ms"], 1))
+            log(f"echo: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
         if {"leadstream", "latency", "latency_high"} & set(subjects):
             child, port = start_leadstream(broker.url, work / "leadstream-data", "",
                                            work / "leadstream.log",
@@ -527,10 +522,7 @@ async def amain(args: Any) -> dict[str, Any]:
     out.update(derived(out))
     if errors:
         out["errors"] = errors
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    drop_work_dir(work, args.keep)
     return out
 
 
@@ -566,9 +558,8 @@ def derived(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
-    add_run_args(ap, n=200_000, parties=50_000, timeout=900.0,
-                 timeout_help="per subject, seconds")
+    ap = run_parser("leadstream throughput and latency benchmark", n=200_000, parties=50_000,
+                    timeout=900.0, timeout_help="per subject, seconds")
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
     ap.add_argument("--rate-high", type=float, default=5000.0,
                     help="offered load for latency_high (after latency)")

@@ -38,9 +38,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import OffsetAndMetadata
 
+from offline.topic_history import fetched_log_ends
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.kafka_broker import KafkaBroker
 from streaming.topics import TopicNames
+from tables.engine_internals import force_metadata_update
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -376,7 +378,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
     for t in topics:
         parts = consumer.partitions_for_topic(t)
         if not parts:
-            await consumer._client.force_metadata_update()
+            await force_metadata_update(consumer)
             parts = consumer.partitions_for_topic(t) or set()
         tps += [TopicPartition(t, p) for p in sorted(parts)]
     return tps
@@ -394,27 +396,11 @@ async def true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]
     """
     if not tps:
         return {}
-    listed = await consumer.end_offsets(tps)
-    consumer.assign(tps)
     if exact:
+        listed = await consumer.end_offsets(tps)
+        consumer.assign(tps)
         return dict(listed)
-    out: dict[TopicPartition, int] = {}
-    pending = []
-    for tp in tps:
-        if listed[tp] <= 0:
-            out[tp] = 0
-        else:
-            consumer.seek(tp, listed[tp] - 1)
-            pending.append(tp)
-    async with asyncio.timeout(20):
-        while pending:
-            await consumer.getmany(*pending, timeout_ms=200)
-            for tp in list(pending):
-                hw = consumer.highwater(tp)
-                if hw is not None:
-                    out[tp] = max(hw, listed[tp])
-                    pending.remove(tp)
-    return out
+    return await fetched_log_ends(consumer, tps, timeout=20.0)
 
 
 # ---------------------------------------------------------------------------- comparison
