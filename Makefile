@@ -37,21 +37,20 @@ constraints: venv
 	{ sed -n '1,3p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -vi '^leadstream'; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
-# promtool (Debian package `prometheus`) lints /metrics in the ops tests.
+# $(call apt_tool,COMMAND,DEBIAN PACKAGE,WHAT NEEDS IT): install a missing tool as root with
+# apt-get, else say what to install
+apt_tool = @command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(1) (Debian package $(2))"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null) \
+	      || echo "could not install $(1): $(3) will fail"; \
+	  else echo "$(1) missing: install Debian's $(2) package ($(3) needs it)"; fi; }
+
+# promtool lints /metrics in the ops tests; chromium loads the HTML report headless in
+# tests/ops/test_report_browser.py
 tools:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing promtool (Debian package prometheus)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
-	      || echo "could not install promtool: the metrics lint test will fail"; \
-	  else echo "promtool missing: install Debian's prometheus package (the metrics lint test needs it)"; fi; }
-	@# chromium (Debian package) loads the HTML report headless in tests/ops/test_report_browser.py
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (Debian package chromium)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
-	      || echo "could not install chromium: the report browser test will fail"; \
-	  else echo "chromium missing: install Debian's chromium package (the report browser test needs it)"; fi; }
+	$(call apt_tool,promtool,prometheus,the metrics lint test)
+	$(call apt_tool,chromium,chromium,the report browser test)
 
 kafka: $(KAFKA_STAMP)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rules.compiled import Rules
 from rules.loader import RulesError, load_rules_file
 
 REDIS_KEY = "leadstream:rules"
@@ -75,13 +76,20 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rules_validate(args: argparse.Namespace) -> int:
+def _load_or_report(path: str, refused: str) -> Rules | None:
+    """The rules in `path`; None after printing `refused` and each error (stderr)."""
     try:
-        rules = load_rules_file(args.file)
+        return load_rules_file(path)
     except RulesError as exc:
-        print(f"INVALID {args.file}", file=sys.stderr)
+        print(refused, file=sys.stderr)
         for e in exc.errors:
             print(f"  {e}", file=sys.stderr)
+        return None
+
+
+def _rules_validate(args: argparse.Namespace) -> int:
+    rules = _load_or_report(args.file, f"INVALID {args.file}")
+    if rules is None:
         return 1
     print(f"OK {rules.version}")
     return 0
@@ -92,12 +100,8 @@ def _redis_url(args: argparse.Namespace) -> str | None:
 
 
 def _rules_push(args: argparse.Namespace) -> int:
-    try:
-        rules = load_rules_file(args.file)
-    except RulesError as exc:
-        print(f"refused {args.file}: nothing pushed", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
+    rules = _load_or_report(args.file, f"refused {args.file}: nothing pushed")
+    if rules is None:
         return 1
     url = _redis_url(args)
     if not url:

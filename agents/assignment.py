@@ -33,6 +33,7 @@ from core import assignment as asg
 from ops import metrics
 from streaming.codecs import dumps
 from tables.batch import TableBatch
+from tables.engine_internals import open_partition_dbs
 
 log = logging.getLogger("leadstream.agents.assignment")
 
@@ -99,7 +100,7 @@ def local_territories(rt: Runtime) -> dict[str, dict[str, int]]:
         mine = {tp.partition for tp in rt.app.consumer.assignment() if tp.topic == topic}
     except Exception:
         mine = None
-    for partition, db in list(getattr(rt.tables.territories.data, "_dbs", {}).items()):
+    for partition, db in open_partition_dbs(rt.tables.territories.data).items():
         if mine is not None and partition not in mine:
             continue
         try:

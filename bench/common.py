@@ -6,18 +6,19 @@ dies), and is registered here; `cleanup()` (atexit, SIGTERM, Ctrl-C) stops them 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +26,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streaming.broker import free_port
+from streaming.broker_process import set_pdeathsig
 from streaming.settings import FETCH_WAIT_MS_EMBEDDED
+from tables.engine_internals import force_metadata_update
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -37,11 +40,6 @@ class BenchTimeout(RuntimeError):
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _pdeathsig() -> None:  # child, between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 class Child:
@@ -56,7 +54,7 @@ class Child:
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_pdeathsig,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=set_pdeathsig,
         )
         Child.registry.append(self)
 
@@ -112,6 +110,55 @@ def install_cleanup() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+
+
+def run_parser(description: str, *, n: int, parties: int, timeout: float,
+               timeout_help: str) -> argparse.ArgumentParser:
+    """A parser with the options every leadstream benchmark takes: the data set, the bound on
+    a wait, the worker experiments and --keep."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--n", type=int, default=n)
+    ap.add_argument("--parties", type=int, default=parties)
+    ap.add_argument("--skew", type=float, default=3.0,
+                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    ap.add_argument("--timeout", type=float, default=timeout, help=timeout_help)
+    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
+                    help="extra environment for the leadstream worker (experiments)")
+    ap.add_argument("--fetch-wait-ms", type=int, default=None,
+                    help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
+                         "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
+    return ap
+
+
+def drop_work_dir(work: Path, keep: bool) -> None:
+    """Remove a run's work dir, or say where it was kept (--keep)."""
+    if keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def worker_experiments(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, str]:
+    """The worker's extra environment (--worker-env); both experiments are named in `out`."""
+    if args.fetch_wait_ms is not None:
+        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
+    if worker_env:
+        out["experiment_worker_env"] = worker_env
+    return worker_env
+
+
+def run_main(amain: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+             args: argparse.Namespace) -> dict[str, Any]:
+    """`amain(args)` from the repository root, its children stopped on exit or Ctrl-C."""
+    install_cleanup()
+    os.chdir(ROOT)
+    try:
+        return asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        cleanup()
+        raise SystemExit(130) from None
 
 
 def base_env() -> dict[str, str]:
@@ -255,17 +302,23 @@ async def produce(bootstrap: str, topic: str, recs: Iterable[tuple[bytes, bytes]
     return ends, time.monotonic() - t0
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of `topic`, in order. A group-less consumer may not have the topic in
+    its metadata yet (seen on Kafka): then its metadata is refreshed once."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        await force_metadata_update(consumer)
+        parts = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """ListOffsets(latest) per partition. On Tansu this is the base offset of the last
     batch (up to a batch short of the end): use it as a lower bound only."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
     finally:
@@ -314,13 +367,9 @@ async def read_to_idle(bootstrap: str, topic: str, idle: float = 1.5,
     await consumer.start()
     out: list[Any] = []
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
+        tps = await topic_partitions(consumer, topic)
+        if not tps:
             return out
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         t0 = last_new = time.monotonic()

@@ -26,21 +26,18 @@ import random
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 
+from rules.loader import load_rules_file
+
 SEED = 20261101
 START = datetime(2026, 3, 2, tzinfo=UTC)
-DEFAULT_SCORES = {
-    "SURVEY_CALLBACK": 10,
-    "EVENT_REGISTRATION": 3,
-    "SURVEY_COMPLETION": 3,
-    "WEB_COLLABORATION": 2,
-    "ITEM_INQUIRY": 3,
-    "WEB_AD_VISIT": 1,
-    "WEB_OFFER_VISIT": 1,
-    "EMAIL_CLICKTHROUGH": 1,
-}
+#: each type's default score in config/rules.yaml: the rules the bench's worker runs
+#: (RULES_PATH unset), so the peers (bench/peers.py) score as it does
+DEFAULT_SCORES = dict(load_rules_file(Path(__file__).resolve().parents[1] / "config"
+                                      / "rules.yaml").type_scores)
 # Counts in data/samples/interactions.jsonl.
 TYPE_WEIGHTS = {
     "WEB_AD_VISIT": 51,

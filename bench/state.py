@@ -19,7 +19,6 @@ Prints ONE JSON line on stdout; progress on stderr.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -36,24 +35,18 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench import data
+from bench import common, data
 from bench.common import (
-    ROOT,
     BenchTimeout,
     Child,
     base_env,
-    cleanup,
-    cpu_calibration_ms,
-    create_topics,
     end_offsets,
-    install_cleanup,
     log,
-    produce,
     start_leadstream,
     wait_healthy,
 )
 from streaming.broker import EmbeddedBroker
-from streaming.faust_patches import probe_log_ends
+from tables.engine_internals import probe_log_ends
 
 TOPIC = "interactions"
 OUTCOMES = "interaction-outcomes"
@@ -136,17 +129,13 @@ async def amain(args: Any) -> dict[str, Any]:
     data_dir = work / "leadstream-data"
     log(f"work dir {work}; n={args.n} parties={args.parties}")
     out: dict[str, Any] = {"n": args.n, "parties": args.parties, "skew": args.skew,
-                           "nproc": os.cpu_count(), "cpu_calib_ms": cpu_calibration_ms()}
-    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
-    if worker_env:
-        out["experiment_worker_env"] = worker_env
-    if args.fetch_wait_ms is not None:
-        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
+                           "nproc": os.cpu_count(), "cpu_calib_ms": common.cpu_calibration_ms()}
+    worker_env = common.worker_experiments(args, out)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_dir=work / "broker", die_with_parent=True).start()
     try:
-        await create_topics(broker.bootstrap, [TOPIC])
+        await common.create_topics(broker.bootstrap, [TOPIC])
         busiest: list[bytes] = []  # the last interaction of the busiest party: the probe
 
         def records() -> Any:
@@ -155,7 +144,7 @@ async def amain(args: Any) -> dict[str, Any]:
                     busiest[:] = [value]
                 yield key, value
 
-        ends, secs = await produce(broker.bootstrap, TOPIC, records())
+        ends, secs = await common.produce(broker.bootstrap, TOPIC, records())
         log(f"loaded {sum(ends.values())} interactions in {secs:.1f}s")
 
         child, port = start_leadstream(broker.url, data_dir, "", work / "worker-1.log",
@@ -245,40 +234,19 @@ async def amain(args: Any) -> dict[str, Any]:
             log(f"restart keeping DATA_DIR failed: {reason.strip()[:400]}")
         child.stop()
     finally:
-        cleanup()
+        common.cleanup()
         broker.stop()
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    common.drop_work_dir(work, args.keep)
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="leadstream state (RSS, RocksDB) and recovery")
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--parties", type=int, default=200_000)
-    ap.add_argument("--skew", type=float, default=3.0,
-                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    ap = common.run_parser("leadstream state (RSS, RocksDB) and recovery", n=1_000_000,
+                           parties=200_000, timeout=3600.0, timeout_help="per wait, seconds")
     ap.add_argument("--interval", type=float, default=2.0, help="sampling period, seconds")
-    ap.add_argument("--timeout", type=float, default=3600.0, help="per wait, seconds")
     ap.add_argument("--profile", metavar="DIR", default="",
                     help="py-spy the restarted worker until /healthz (DIR/recovery.txt)")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
-                    help="extra environment for the worker (experiments)")
-    ap.add_argument("--fetch-wait-ms", type=int, default=None,
-                    help="EXPERIMENT: force the worker's fetch_max_wait_ms "
-                         "(bench/apps/leadstream_fetchwait.py)")
-    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, state)")
-    args = ap.parse_args(argv)
-    install_cleanup()
-    os.chdir(ROOT)
-    try:
-        out = asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        cleanup()
-        raise SystemExit(130) from None
-    print(json.dumps(out), flush=True)
+    print(json.dumps(common.run_main(amain, ap.parse_args(argv))), flush=True)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ kafka`) instead of the embedded Tansu; the JSON line is the same, plus "broker" 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -50,12 +49,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import data, peers
 from bench.common import (
@@ -67,17 +68,21 @@ from bench.common import (
     cleanup,
     cpu_calibration_ms,
     create_topics,
+    drop_work_dir,
     ends_of,
-    install_cleanup,
     log,
     percentile,
     produce,
     read_to_idle,
+    run_main,
+    run_parser,
     start_broker,
     start_leadstream,
+    topic_partitions,
     wait_committed,
     wait_healthy,
     wait_quiet,
+    worker_experiments,
 )
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.kafka_broker import KafkaBroker
@@ -127,12 +132,7 @@ async def run_raw(bootstrap: str, n: int, timeout: float) -> dict[str, Any]:
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(TOPIC)
-        if not parts:  # not in a group-less consumer's metadata yet (seen on Kafka)
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(TOPIC) or set()
-        parts = sorted(parts)
-        tps = [TopicPartition(TOPIC, p) for p in parts]
+        tps = await topic_partitions(consumer, TOPIC)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         loads = orjson.loads
@@ -305,11 +305,7 @@ async def run_latency(broker: Broker, child: Child, args: Any, work: Path,
     got: dict[str, int] = {}
     decided: dict[str, int] = {}    # the outcome's timestamp: when the worker queued it (ms)
     try:
-        parts = consumer.partitions_for_topic(outcomes)
-        if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            parts = consumer.partitions_for_topic(outcomes) or set()
-        tps = [TopicPartition(outcomes, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, outcomes)
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -406,11 +402,7 @@ async def amain(args: Any) -> dict[str, Any]:
                            "nproc": os.cpu_count(),
                            "cpu_calib_ms": cpu_calibration_ms(),
                            "loadavg_1m_start": os.getloadavg()[0]}
-    if args.fetch_wait_ms is not None:
-        out["experiment_fetch_wait_ms"] = args.fetch_wait_ms
-    worker_env = dict(kv.split("=", 1) for kv in args.worker_env)
-    if worker_env:
-        out["experiment_worker_env"] = worker_env
+    worker_env = worker_experiments(args, out)
     errors: dict[str, str] = {}
     broker = start_broker(args.broker, work)
     out["broker"] = args.broker
@@ -423,57 +415,50 @@ async def amain(args: Any) -> dict[str, Any]:
         log(f"loaded {n} interactions in {secs:.1f}s ({n / secs:.0f}/s)")
         out["load_eps"] = round(n / secs)
 
-        if "raw" in subjects:
+        async def attempt(name: str, run: Callable[[], Awaitable[dict[str, Any]]],
+                          ) -> dict[str, Any] | None:
+            """One subject's result; None when not chosen or failed (the error is kept and
+            the other subjects still run)."""
+            if name not in subjects:
+                return None
+            log(f"{name}: starting")
             try:
-                r = await run_raw(broker.bootstrap, n, args.timeout)
-                out["raw_eps"] = round(r["eps"])
-                log(f"raw: {r['eps']:.0f} ev/s")
+                return await run()
             except Exception as exc:
-                errors["raw"] = f"{type(exc).__name__}: {exc}"
-        for name in ("empty", "naive"):
-            if name in subjects:
-                log(f"{name}: starting")
-                try:
-                    r = await run_baseline(name, broker, ends, work, args, prof)
-                    out[f"{name}_eps"] = round(r["eps"])
-                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
-                except Exception as exc:
-                    errors[name] = f"{type(exc).__name__}: {exc}"
-                    log(f"{name}: FAILED {errors[name][:2000]}")
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                log(f"{name}: FAILED {errors[name][:2000]}")
+                return None
 
-        if "core" in subjects:
-            try:
-                r = run_core(work, args)
-                out["core_eps"] = r["eps"]
-                out["core_cpu_eps"] = r.get("cpu_eps")
-                log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
-            except Exception as exc:
-                errors["core"] = f"{type(exc).__name__}: {exc}"
-                log(f"core: FAILED {errors['core'][:2000]}")
+        if r := await attempt("raw", lambda: run_raw(broker.bootstrap, n, args.timeout)):
+            out["raw_eps"] = round(r["eps"])
+            log(f"raw: {r['eps']:.0f} ev/s")
+        for name in ("empty", "naive"):
+            if r := await attempt(name, partial(run_baseline, name, broker, ends, work, args,
+                                                prof)):
+                out[f"{name}_eps"] = round(r["eps"])
+                log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
+
+        async def core() -> dict[str, Any]:
+            return run_core(work, args)
+
+        if r := await attempt("core", core):
+            out["core_eps"] = r["eps"]
+            out["core_cpu_eps"] = r.get("cpu_eps")
+            log(f"core: {r['eps']} ev/s ({r['seconds']}s)")
 
         for name, runner in (("quix_window", peers.run_quix_window),
                              ("bytewax", peers.run_bytewax)):
-            if name in subjects:
-                log(f"{name}: starting")
-                try:
-                    r = await runner(broker.bootstrap, TOPIC, ends, work, args)
-                    out[f"{name}_eps"] = round(r["eps"])
-                    out[f"{name}_detail"] = {k: round(v, 1) if isinstance(v, float) else v
-                                             for k, v in r.items() if k != "eps"}
-                    log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
-                except Exception as exc:
-                    errors[name] = f"{type(exc).__name__}: {exc}"
-                    log(f"{name}: FAILED {errors[name][:2000]}")
+            if r := await attempt(name, partial(runner, broker.bootstrap, TOPIC, ends, work,
+                                                args)):
+                out[f"{name}_eps"] = round(r["eps"])
+                out[f"{name}_detail"] = {k: round(v, 1) if isinstance(v, float) else v
+                                         for k, v in r.items() if k != "eps"}
+                log(f"{name}: {r['eps']:.0f} ev/s ({r['seconds']:.1f}s)")
 
-        if "echo" in subjects:
-            try:
-                r = await run_echo(broker, work, args)
-                out["echo_p50_ms"], out["echo_p99_ms"] = round(r["p50_ms"], 1), round(
-                    r["p99_ms"], 1)
-                log(f"echo: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
-            except Exception as exc:
-                errors["echo"] = f"{type(exc).__name__}: {exc}"
-                log(f"echo: FAILED {errors['echo'][:2000]}")
+        if r := await attempt("echo", lambda: run_echo(broker, work, args)):
+            out["echo_p50_ms"], out["echo_p99_ms"] = (round(r["p50_ms"], 1),
+                                                      round(r["p99_ms"], 1))
+            log(f"echo: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
         if {"leadstream", "latency", "latency_high"} & set(subjects):
             child, port = start_leadstream(broker.url, work / "leadstream-data", "",
                                            work / "leadstream.log",
@@ -537,10 +522,7 @@ async def amain(args: Any) -> dict[str, Any]:
     out.update(derived(out))
     if errors:
         out["errors"] = errors
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    drop_work_dir(work, args.keep)
     return out
 
 
@@ -576,11 +558,8 @@ def derived(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="leadstream throughput and latency benchmark")
-    ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--parties", type=int, default=50_000)
-    ap.add_argument("--skew", type=float, default=3.0,
-                    help="party skew of bench/data.py (1 = uniform; 3: busiest party 2.7%%)")
+    ap = run_parser("leadstream throughput and latency benchmark", n=200_000, parties=50_000,
+                    timeout=900.0, timeout_help="per subject, seconds")
     ap.add_argument("--rate", type=float, default=500.0, help="offered load for latency")
     ap.add_argument("--rate-high", type=float, default=5000.0,
                     help="offered load for latency_high (after latency)")
@@ -589,7 +568,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="n=20k, parties=5k (smoke run)")
     ap.add_argument("--broker", default="tansu", choices=["tansu", "kafka"],
                     help="the embedded Tansu or a real Apache Kafka (`make kafka` first)")
-    ap.add_argument("--timeout", type=float, default=900.0, help="per subject, seconds")
     ap.add_argument("--latency-timeout", type=float, default=30.0,
                     help="seconds to wait for the last outcomes after the last send")
     ap.add_argument("--baseline-loop", default="uvloop", choices=["uvloop", "asyncio"],
@@ -598,22 +576,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="py-spy (collapsed stacks) of each Faust subject into DIR")
     ap.add_argument("--profile-nonblocking", action="store_true",
                     help="py-spy --nonblocking (less overhead, truncated stacks)")
-    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
-                    help="extra environment for the leadstream worker (experiments)")
-    ap.add_argument("--fetch-wait-ms", type=int, default=None,
-                    help="EXPERIMENT: force the leadstream worker's fetch_max_wait_ms "
-                         "(bench/apps/leadstream_fetchwait.py; Faust hard-codes 1500)")
-    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.parties = 20_000, 5_000
-    install_cleanup()
-    os.chdir(ROOT)
-    try:
-        out = asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        cleanup()
-        raise SystemExit(130) from None
+    out = run_main(amain, args)
     out["offered_eps"] = out.get("offered_eps")
     high = f"_at_{args.rate_high:g}"
     keys = ["n", "raw_eps", "naive_eps", "empty_eps", "quix_window_eps", "bytewax_eps",

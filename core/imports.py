@@ -34,6 +34,7 @@ from core.validation import (
     Problems,
     attribute_code_errors,
     future_ok,
+    json_type,
     too_deep,
 )
 from models.imports import DuplicateReason, ImportRecord, ImportResult, ImportResultCode
@@ -129,15 +130,9 @@ def _country(v: Any, path: str, errors: list[str]) -> str | None:
 
 
 def _type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, list | tuple):
-        return "array"
-    if isinstance(v, Mapping):
-        return "object"
-    return type(v).__name__
+    """`json_type`, except that import errors have always named text (and null) by its Python
+    type: "got str" (tests/core/test_imports.py pins the messages)."""
+    return type(v).__name__ if v is None or isinstance(v, str) else json_type(v)
 
 
 def _ident(doc: Mapping[str, Any], name: str) -> str | None:

@@ -29,12 +29,12 @@ from ops import metrics
 from ops.health import BrokerProbe, SizeWarning, StallWatch, health, process_rss_bytes
 from rules.holder import RulesHolder
 from state.party import PartyState
-from streaming import faust_patches
 from streaming.logs import faust_logging_config, install_repeat_filter
 from streaming.settings import Settings
 from streaming.topics import TopicNames, declare_topics
+from tables import engine_internals
 from tables.definitions import define_tables
-from tables.engine_internals import committed_offset
+from tables.engine_internals import committed_offset, open_partition_dbs
 from tables.options import RocksOptions
 
 log = logging.getLogger("leadstream.app")
@@ -107,9 +107,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
     return opts
 
 
-def patch_options(settings: Settings) -> faust_patches.PatchOptions:
-    """Options of the Faust patches (streaming/faust_patches.py) for these settings."""
-    return faust_patches.PatchOptions(
+def patch_options(settings: Settings) -> engine_internals.PatchOptions:
+    """Options of the Faust patches (tables/engine_internals.py) for these settings."""
+    return engine_internals.PatchOptions(
         log_end_probe=settings.log_end_probe,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         drain_fast_path=settings.consumer_drain_fast_path,
@@ -117,7 +117,7 @@ def patch_options(settings: Settings) -> faust_patches.PatchOptions:
 
 
 def create_app(settings: Settings, holder: RulesHolder) -> faust.App:
-    faust_patches.apply(patch_options(settings))
+    engine_internals.apply(patch_options(settings))
     if settings.processing_guarantee == "exactly_once":
         log.warning("PROCESSING_GUARANTEE=exactly_once: Faust then commits offsets without "
                     "flushing the outputs first; a hard kill can lose or reorder records "
@@ -288,14 +288,14 @@ async def _update_state_gauges(rt: Runtime) -> None:
     the event loop every `_SCAN_SLICE` keys so decisions are not held up)."""
     for name, table in rt.tables.all().items():
         count = 0
-        for db in list(getattr(table.data, "_dbs", {}).values()):
+        for db in open_partition_dbs(table.data).values():
             try:
                 count += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
             except Exception:  # closed by a rebalance meanwhile
                 continue
         metrics.STATE_ENTRIES.labels(table=name).set(count)
     pending = 0
-    for db in list(getattr(rt.tables.parties.data, "_dbs", {}).values()):
+    for db in open_partition_dbs(rt.tables.parties.data).values():
         try:
             it = db.iter()
             it.seek_to_first()

@@ -113,13 +113,13 @@ def faust_argv(prog: str, args: Sequence[str], level: str, *, quiet: bool = Fals
 
 def _log_runtime(app: Any, settings: Settings) -> None:
     """One INFO line at start with the loop actually running and the Faust patch options."""
-    from streaming import faust_patches
+    from tables import engine_internals
 
     async def leadstream_runtime() -> None:
         loop = asyncio.get_running_loop()
-        o = faust_patches.OPTIONS
+        o = engine_internals.OPTIONS
         wait = FETCH_WAIT_MS_FAUST if o.fetch_max_wait_ms is None else o.fetch_max_wait_ms
-        active = [k for k, on in faust_patches.broker_workarounds_active().items() if on]
+        active = [k for k, on in engine_internals.broker_workarounds_active().items() if on]
         log.info("leadstream runtime: event loop %s.%s; fetch wait %s ms; log end probe %s; "
                  "drain fast path %s; broker workarounds: %s", type(loop).__module__,
                  type(loop).__qualname__, wait, "on" if o.log_end_probe else "off",
@@ -128,7 +128,7 @@ def _log_runtime(app: Any, settings: Settings) -> None:
     app.task(leadstream_runtime)
 
 
-#: the Faust release streaming/faust_patches.py was made and tested for (pyproject pins it)
+#: the Faust release tables/engine_internals.py was made and tested for (pyproject pins it)
 FAUST_VERSION = "0.15.3"
 
 
@@ -144,7 +144,7 @@ def check_faust_version(version: str | None = None) -> str | None:
             return "faust-streaming is not installed"
     if version != FAUST_VERSION:
         return (f"faust-streaming {version} is installed, but the worker's fixes "
-                f"(streaming/faust_patches.py) are made for {FAUST_VERSION} only: install "
+                f"(tables/engine_internals.py) are made for {FAUST_VERSION} only: install "
                 f"faust-streaming=={FAUST_VERSION} (pip install -c constraints.txt -e .)")
     return None
 
@@ -173,7 +173,7 @@ def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
     log.info("embedded broker %s (in memory; log %s)", broker.url, broker.log_path)
     update: dict[str, object] = {"broker_url": broker.url,
                                   "embedded_broker_pid": getattr(broker, "pid", None)}
-    if settings.broker_log_end_probe is None:  # Tansu under-reports log ends (faust_patches)
+    if settings.broker_log_end_probe is None:  # Tansu under-reports log ends (engine_internals)
         update["broker_log_end_probe"] = True
     if settings.consumer_fetch_max_wait_ms is None:  # Tansu holds idle fetches that long
         update["consumer_fetch_max_wait_ms"] = FETCH_WAIT_MS_EMBEDDED
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shutdown.install()
         if broker is not None:
             shutdown.on_hard_exit(  # no time for its grace period: SIGKILL
-                lambda: broker._kill_group(signal.SIGKILL))  # type: ignore[attr-defined]
+                lambda: broker.kill_group(signal.SIGKILL))
         if marker.exists() and broker is None:
             log.warning("the last worker on %s did not stop cleanly: clearing its local "
                         "tables, they are rebuilt from the changelogs", settings.data_dir)

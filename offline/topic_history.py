@@ -93,10 +93,11 @@ class _Spill:
         self.fh.close()
 
 
-async def _log_ends(consumer: Any, tps: list[Any]) -> dict[Any, int]:
+async def fetched_log_ends(consumer: Any, tps: list[Any],
+                           timeout: float = 30.0) -> dict[Any, int]:
     """End offsets from Fetch high watermarks: some brokers (Tansu) answer ListOffsets with
     the last batch's base offset + 1, short of the end when that batch holds several records.
-    Assigns `tps` to `consumer`."""
+    Assigns `tps` to `consumer` (an aiokafka consumer without a group)."""
     listed = await consumer.end_offsets(tps)
     consumer.assign(tps)
     out: dict[Any, int] = {}
@@ -107,7 +108,7 @@ async def _log_ends(consumer: Any, tps: list[Any]) -> dict[Any, int]:
         else:
             consumer.seek(tp, listed[tp] - 1)
             pending.append(tp)
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(timeout):
         while pending:
             await consumer.getmany(*pending, timeout_ms=200)
             for tp in list(pending):
@@ -137,7 +138,7 @@ async def _read(bootstrap: str, prefix: str, since_ms: int,
                     for p in sorted(consumer.partitions_for_topic(name) or ())]
         if not tps:
             return []
-        ends = await _log_ends(consumer, tps)
+        ends = await fetched_log_ends(consumer, tps)
         try:
             found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
             starts = {tp: (ends[tp] if found.get(tp) is None else found[tp].offset)

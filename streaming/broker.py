@@ -12,21 +12,12 @@ Storage is in memory: every start is an empty cluster, and a stop loses all topi
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
 import os
-import signal
 import socket
 import struct
-import subprocess
-import tempfile
 import time
-from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from streaming.broker_process import BrokerProcess
+from streaming.broker_process import BrokerProcess, BrokerStartError, free_port
 
 __all__ = ["BrokerStartError", "EmbeddedBroker", "free_port", "kafka_api_versions_ok"]
 
@@ -40,20 +31,6 @@ _TANSU_ENV = (
     "SCHEMA_REGISTRY",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 )
-
-_PR_SET_PDEATHSIG = 1
-
-
-class BrokerStartError(RuntimeError):
-    """The broker process exited or did not answer Kafka requests in time."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that was free on ``host`` a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -86,18 +63,8 @@ def kafka_api_versions_ok(host: str, port: int, timeout: float = 1.0) -> bool:
     return bool(got_id == correlation_id and error_code == 0)
 
 
-def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class EmbeddedBroker(BrokerProcess):
-    """A Tansu broker on a loopback port, in its own process group.
-
-    ``die_with_parent`` (Linux) asks the kernel to SIGTERM the broker when the thread that
-    started it exits; only use it when starting from the main thread (pytest fixtures).
-    """
+    """A Tansu broker on a loopback port, in its own process group (`BrokerProcess`)."""
 
     #: which broker this is ("kafka" for `streaming.kafka_broker.KafkaBroker`)
     kind = "tansu"
@@ -114,37 +81,10 @@ class EmbeddedBroker(BrokerProcess):
         extra_args: tuple[str, ...] = (),
         die_with_parent: bool = False,
     ) -> None:
-        self.host = host
-        self._wanted_port = port
+        self._init_process(port, host, log_dir, startup_timeout, die_with_parent)
         self._binary = binary
-        self._log_dir = Path(log_dir) if log_dir is not None else None
-        self.startup_timeout = startup_timeout
         self.storage_engine = storage_engine
         self.extra_args = extra_args
-        self.die_with_parent = die_with_parent
-        self.port: int | None = None
-        self.log_path: Path | None = None
-        self.startup_seconds: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-        self._paused = False
-
-    # ------------------------------------------------------------------ addresses
-    @property
-    def bootstrap(self) -> str:
-        """``host:port`` for aiokafka's ``bootstrap_servers``."""
-        if self.port is None:
-            raise RuntimeError("broker not started")
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """``kafka://host:port`` for Faust's ``broker`` setting."""
-        return f"kafka://{self.bootstrap}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def command(self, port: int) -> list[str]:
         """The exact command line used to start the broker on ``port``."""
@@ -164,86 +104,21 @@ class EmbeddedBroker(BrokerProcess):
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> EmbeddedBroker:
-        if self._proc is not None:
-            raise RuntimeError("broker already started")
-        log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="leadstream-broker-"))
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "tansu.log"
-        # A port from free_port() can be taken before Tansu binds it: retry on a new one.
-        attempts = 1 if self._wanted_port is not None else 3
-        last_error: BrokerStartError | None = None
-        for _ in range(attempts):
-            port = self._wanted_port or free_port(self.host)
-            try:
-                self._spawn_and_wait(port)
-                atexit.register(self.stop)
-                return self
-            except BrokerStartError as exc:
-                last_error = exc
-                self._kill_group(signal.SIGKILL)
-                self._reap(timeout=2.0)
-        assert last_error is not None
-        raise last_error
+        self._start_on_free_port("tansu.log", "leadstream-broker-", kill_wait=2.0)
+        return self
 
-    def _spawn_and_wait(self, port: int) -> None:
-        assert self.log_path is not None
+    def _spawn(self, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         env.setdefault("RUST_LOG", "warn")
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
-        cmd = self.command(port)
-        self._log_file.write(f"\n--- starting: {' '.join(cmd)}\n".encode())
-        self._log_file.flush()
         t0 = time.monotonic()
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # own process group: stop() signals the whole group
-            preexec_fn=_set_pdeathsig if self.die_with_parent else None,
-        )
+        self._popen(self.command(port), "starting", env)
         self.port = port
-        deadline = t0 + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise BrokerStartError(
-                    f"tansu exited with {self._proc.returncode} during startup; "
-                    f"log {self.log_path}:\n{self.log_text()[-4000:]}"
-                )
-            if kafka_api_versions_ok(self.host, port, timeout=0.5):
-                self.startup_seconds = time.monotonic() - t0
-                return
-            time.sleep(0.02)
-        raise BrokerStartError(
-            f"tansu did not answer ApiVersions on {self.host}:{port} within "
-            f"{self.startup_timeout}s; log {self.log_path}:\n{self.log_text()[-4000:]}"
-        )
+        self._wait_ready(port, t0, lambda: kafka_api_versions_ok(self.host, port, timeout=0.5),
+                         every=0.02)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker's process group (SIGTERM, then SIGKILL). Idempotent."""
         self._terminate(timeout, kill_wait=2.0)
-
-    # ------------------------------------------------------------------ misc
-    def log_text(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.is_running() else "stopped"
-        return f"<EmbeddedBroker {self.host}:{self.port} pid={self.pid} {state}>"
 
 
 def _resolve_binary() -> str:

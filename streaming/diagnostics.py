@@ -12,6 +12,14 @@ import logging
 import os
 from typing import Any
 
+from tables.engine_internals import (
+    aiokafka_consumer,
+    committed_offset,
+    fetch_position,
+    partition_sets,
+    pending_pressure_drops,
+)
+
 log = logging.getLogger("leadstream.diag")
 
 
@@ -39,19 +47,16 @@ def snapshot(app: Any, inputs: set[str]) -> str:
              f"flow_control={'suspended' if app.flow_control.is_active() is False else 'on'}",
              f"rebalancing={app.rebalancing}", f"in_recovery={app.in_recovery}",
              f"gen={app.consumer_generation_id}"]
-    parts.append(f"active[{_short(getattr(c, '_active_partitions', None), inputs)}]")
-    parts.append(f"paused[{_short(getattr(c, '_paused_partitions', None), inputs)}]")
-    parts.append(f"buffered[{_short(getattr(c, '_buffered_partitions', None), inputs)}]")
+    parts += [f"{name}[{_short(tps, inputs)}]" for name, tps in partition_sets(c).items()]
     try:
-        ak = c._thread._consumer
+        ak = aiokafka_consumer(c)
         parts.append(f"ak_paused[{_short(ak.paused(), inputs)}]")
         pos = []
         for tp in sorted(ak.assignment(), key=lambda t: (t.topic, t.partition)):
             if tp.topic in inputs:
-                state = ak._subscription.subscription.assignment.state_value(tp)
-                p = state.position if state is not None and state.has_valid_position else None
-                pos.append(f"{tp.topic.rsplit('.', 1)[-1]}/{tp.partition}@{p}"
-                           f"/hw{ak.highwater(tp)}/c{c._committed_offset.get(tp)}")
+                pos.append(f"{tp.topic.rsplit('.', 1)[-1]}/{tp.partition}@"
+                           f"{fetch_position(ak, tp)}/hw{ak.highwater(tp)}"
+                           f"/c{committed_offset(c, tp)}")
         parts.append("pos[" + " ".join(pos) + "]")
     except Exception as exc:  # diagnostics only
         parts.append(f"ak=?({exc!r})")
@@ -61,7 +66,7 @@ def snapshot(app: Any, inputs: set[str]) -> str:
             q = getattr(agent.channel, "queue", None)
             if q is not None:
                 qs.append(f"{agent.name.rsplit('.', 1)[-1]}={q.qsize()}"
-                          f"/p{len(q._pending_pressure_drop_callbacks)}")
+                          f"/p{pending_pressure_drops(q)}")
         parts.append("queues[" + " ".join(qs) + "]")
     except Exception as exc:
         parts.append(f"queues=?({exc!r})")

@@ -18,22 +18,18 @@ own Kafka.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from streaming.broker import BrokerStartError, _set_pdeathsig, free_port, kafka_api_versions_ok
-from streaming.broker_process import BrokerProcess
+from streaming.broker import kafka_api_versions_ok
+from streaming.broker_process import BrokerProcess, BrokerStartError, free_port
 
 __all__ = ["KafkaBroker", "KafkaUnavailable", "kafka_lib_dir"]
 
@@ -127,39 +123,14 @@ class KafkaBroker(BrokerProcess):
         log_level: str = "INFO",
         die_with_parent: bool = False,
     ) -> None:
-        self.host = host
-        self._wanted_port = port
-        self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._init_process(port, host, log_dir, startup_timeout, die_with_parent)
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._own_data_dir = data_dir is None
-        self.startup_timeout = startup_timeout
         self.heap = heap
         self.overrides = dict(overrides or {})
         self.log_level = log_level
-        self.die_with_parent = die_with_parent
-        self.port: int | None = None
         self.controller_port: int | None = None
-        self.log_path: Path | None = None
-        self.startup_seconds: float | None = None
         self.format_seconds: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-        self._paused = False
-
-    # ------------------------------------------------------------------ addresses
-    @property
-    def bootstrap(self) -> str:
-        if self.port is None:
-            raise RuntimeError("broker not started")
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"kafka://{self.bootstrap}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     # ------------------------------------------------------------------ config
     def properties(self, port: int, controller_port: int, data_dir: Path) -> dict[str, str]:
@@ -211,30 +182,16 @@ class KafkaBroker(BrokerProcess):
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> KafkaBroker:
-        if self._proc is not None:
-            raise RuntimeError("broker already started")
-        log_dir = self._log_dir or Path(tempfile.mkdtemp(prefix="leadstream-kafka-log-"))
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "kafka.log"
-        if self._data_dir is None:
+        if self._proc is None and self._data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="leadstream-kafka-"))
-        attempts = 1 if self._wanted_port is not None else 3
-        last: BrokerStartError | None = None
-        for _ in range(attempts):
-            port = self._wanted_port or free_port(self.host)
+        self._start_on_free_port("kafka.log", "leadstream-kafka-log-", kill_wait=5.0)
+        return self
+
+    def _spawn(self, port: int) -> None:
+        cport = free_port(self.host)
+        while cport == port:
             cport = free_port(self.host)
-            while cport == port:
-                cport = free_port(self.host)
-            try:
-                self._format_and_spawn(port, cport)
-                atexit.register(self.stop)
-                return self
-            except BrokerStartError as exc:
-                last = exc
-                self._kill_group(signal.SIGKILL)
-                self._reap(timeout=5.0)
-        assert last is not None
-        raise last
+        self._format_and_spawn(port, cport)
 
     def _format_and_spawn(self, port: int, cport: int) -> None:
         assert self.log_path is not None and self._data_dir is not None
@@ -254,31 +211,11 @@ class KafkaBroker(BrokerProcess):
                     f"kafka storage format failed ({done.returncode}):\n"
                     f"{(done.stdout + done.stderr).decode(errors='replace')[-4000:]}")
         self.format_seconds = time.monotonic() - t0
-        cmd = self._java_cmd("kafka.Kafka", str(conf))
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
-        self._log_file.write(f"\n--- starting on {self.host}:{port} "
-                             f"(controller {cport}): {' '.join(cmd)}\n".encode())
-        self._log_file.flush()
-        t1 = time.monotonic()
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_set_pdeathsig if self.die_with_parent else None,
-        )
+        self._popen(self._java_cmd("kafka.Kafka", str(conf)),
+                    f"starting on {self.host}:{port} (controller {cport})")
         self.port, self.controller_port = port, cport
-        deadline = t1 + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise BrokerStartError(
-                    f"kafka exited with {self._proc.returncode} during startup; log "
-                    f"{self.log_path}:\n{self.log_text()[-4000:]}")
-            if kafka_api_versions_ok(self.host, port, timeout=1.0) and self._serving():
-                self.startup_seconds = time.monotonic() - t0
-                return
-            time.sleep(0.2)
-        raise BrokerStartError(
-            f"kafka did not answer on {self.host}:{port} within {self.startup_timeout}s; log "
-            f"{self.log_path}:\n{self.log_text()[-4000:]}")
+        self._wait_ready(port, t0, lambda: kafka_api_versions_ok(self.host, port, timeout=1.0)
+                         and self._serving(), every=0.2)
 
     def _serving(self) -> bool:
         """The broker has registered with its controller (it answers Metadata with itself)."""
@@ -302,20 +239,3 @@ class KafkaBroker(BrokerProcess):
         for seg in sorted(folder.glob("*.log")):
             sizes += record_batch_sizes(seg.read_bytes())
         return sizes
-
-    # ------------------------------------------------------------------ misc
-    def log_text(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
-
-    def __enter__(self) -> KafkaBroker:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.is_running() else "stopped"
-        return f"<KafkaBroker {self.host}:{self.port} pid={self.pid} {state}>"

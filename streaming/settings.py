@@ -90,7 +90,7 @@ class Settings(BaseModel):
     #: bytes per producer record batch; unset: aiokafka's 16384
     producer_max_batch_size: int | None = Field(None, ge=1, alias="PRODUCER_MAX_BATCH_SIZE")
     producer_linger: float = Field(0.005, ge=0, le=1, alias="PRODUCER_LINGER")
-    #: read the true changelog ends before table recovery (streaming/faust_patches.py): Tansu's
+    #: read the true changelog ends before table recovery (tables/engine_internals.py): Tansu's
     #: ListOffsets reports the last batch's base offset + 1. Unset: on with the embedded broker
     broker_log_end_probe: bool | None = Field(None, alias="BROKER_LOG_END_PROBE")
     #: how long the broker may hold a fetch with no new data (Faust hard-codes 1500 ms; Tansu

@@ -73,15 +73,6 @@ def arm() -> None:
 
 def install() -> None:
     """Arm the watchdog when mode's worker schedules its stop on a signal."""
-    from mode.worker import Worker
+    from tables.engine_internals import on_stop_signal
 
-    if getattr(Worker._schedule_shutdown, "_leadstream", False):
-        return
-    original = Worker._schedule_shutdown
-
-    def _schedule_shutdown(self: Any, signal: Any) -> None:
-        arm()
-        original(self, signal)
-
-    _schedule_shutdown._leadstream = True  # type: ignore[attr-defined]
-    Worker._schedule_shutdown = _schedule_shutdown  # type: ignore[method-assign]
+    on_stop_signal(arm)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,3 +111,20 @@ def test_register_adds_a_command_in_one_place(monkeypatch: object) -> None:
     finally:
         cli.COMMANDS[:] = before
         cli.GROUPS.pop("example", None)
+
+
+def test_rules_validate_and_push_name_every_error_of_a_refused_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`rules validate` says INVALID, `rules push` pushes nothing (before asking for Redis);
+    both list the errors by path and exit 1; a valid file validates to OK <version>."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scoring: 7\nno_such_section: {}\n")
+    assert cli.main(["rules", "validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"INVALID {bad}\n  ") and "no_such_section" in err
+    assert cli.main(["rules", "push", str(bad)]) == 1
+    err2 = capsys.readouterr().err
+    assert err2.startswith(f"refused {bad}: nothing pushed\n  ")
+    assert err2.splitlines()[1:] == err.splitlines()[1:]
+    assert cli.main(["rules", "validate", str(ROOT / "config" / "rules.yaml")]) == 0
+    assert capsys.readouterr().out.startswith("OK ")

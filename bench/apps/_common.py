@@ -3,18 +3,19 @@
 Configured by environment (set by bench/throughput.py):
 BENCH_BROKER (kafka://host:port), BENCH_TOPIC, BENCH_APP_ID, BENCH_DATADIR, BENCH_WEB_PORT,
 BENCH_EXPECT (events to count), BENCH_MARKER (a JSON file written when the Nth event is done:
-{"first": t, "last": t, "count": n}, wall-clock seconds of the first and the Nth event).
+{"first": t, "last": t, "count": n, "cpu_s": s}, wall-clock seconds of the first and the
+Nth event, CPU seconds between).
 Faust settings as NOTES-stack.md: rebalance 3 s, session 10 s, heartbeat 1 s.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 
 import faust
+
+from bench.peer_apps.peer_progress import Progress
 
 
 def make_app() -> faust.App:
@@ -38,21 +39,11 @@ def make_app() -> faust.App:
     )
 
 
-class Marker:
+class Marker(Progress):
     """Counts events; stamps the first and the BENCH_EXPECT-th in BENCH_MARKER."""
 
     def __init__(self) -> None:
-        self.expect = int(os.environ["BENCH_EXPECT"])
-        self.path = Path(os.environ["BENCH_MARKER"])
-        self.count = 0
-        self.first = 0.0
+        super().__init__(int(os.environ["BENCH_EXPECT"]), Path(os.environ["BENCH_MARKER"]))
 
     def tick(self) -> None:
-        self.count += 1
-        if self.count == 1:
-            self.first = time.time()
-        if self.count == self.expect:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"first": self.first, "last": time.time(),
-                                       "count": self.count}))
-            tmp.rename(self.path)
+        self.seen()

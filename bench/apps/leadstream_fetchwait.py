@@ -5,7 +5,8 @@ Faust's aiokafka driver hard-codes ``fetch_max_wait_ms=1500``
 (faust/transport/drivers/aiokafka.py). Real Kafka answers a fetch as soon as data arrives;
 Tansu (the embedded broker) holds it for the full wait, so on Tansu that constant becomes
 decision latency. `bench/throughput.py --fetch-wait-ms N` runs this launcher instead of
-`app.py worker` to measure what a setting for it would give. The worker code is unchanged.
+`app.py worker` to measure what a setting for it would give. The worker code is unchanged;
+the patch is `tables.engine_internals.force_consumer_fetch_wait`.
 
     BENCH_FETCH_MAX_WAIT_MS=10 python bench/apps/leadstream_fetchwait.py worker
 """
@@ -16,21 +17,12 @@ import os
 import sys
 from pathlib import Path
 
-import aiokafka
-
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-_WAIT = int(os.environ.get("BENCH_FETCH_MAX_WAIT_MS", "1500"))
-_orig_init = aiokafka.AIOKafkaConsumer.__init__
+from tables.engine_internals import force_consumer_fetch_wait  # noqa: E402
 
-
-def _init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-    kwargs["fetch_max_wait_ms"] = _WAIT
-    _orig_init(self, *args, **kwargs)
-
-
-aiokafka.AIOKafkaConsumer.__init__ = _init  # type: ignore[method-assign]
+force_consumer_fetch_wait(int(os.environ.get("BENCH_FETCH_MAX_WAIT_MS", "1500")))
 
 if __name__ == "__main__":
     from app import main

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from peer_progress import Progress
 from quixstreams import Application
 
 ENV = os.environ
-EXPECT = int(ENV["PEER_EXPECT"])
-MARKER = Path(ENV["PEER_MARKER"])
 SCORES: dict[str, int] = json.loads(ENV["PEER_SCORES"])
 THRESHOLD = 20
 
@@ -35,26 +31,11 @@ app = Application(
                            "max.poll.interval.ms": 10000},
 )
 
-_count = 0
-_first = 0.0
-_cpu0 = 0.0
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+PROGRESS = Progress()
 
 
 def tick(_value: Any) -> None:
-    global _count, _first, _cpu0
-    _count += 1
-    if _count == 1:
-        _first, _cpu0 = time.time(), _cpu()
-    if _count == EXPECT:
-        tmp = MARKER.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"first": _first, "last": time.time(), "count": _count,
-                                   "cpu_s": _cpu() - _cpu0}))
-        tmp.rename(MARKER)
+    if PROGRESS.seen():
         app.stop()
 
 

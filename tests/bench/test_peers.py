@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 import json
 import os
+from pathlib import Path
+
+import pytest
 
 from bench import data, peers
 from bench.common import ROOT
@@ -68,3 +71,20 @@ def test_peer_requirements_are_pinned() -> None:
     assert peers.PEER_REQUIREMENTS
     assert all("==" in r for r in peers.PEER_REQUIREMENTS)
     assert any(r.startswith("quixstreams==3.28.1") for r in peers.PEER_REQUIREMENTS)
+
+
+def test_peer_progress_writes_the_marker_once_at_the_expected_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(peers.APPS))
+    monkeypatch.setenv("PEER_EXPECT", "3")  # the defaults of the peer apps
+    monkeypatch.setenv("PEER_MARKER", str(tmp_path / "done.json"))
+    from peer_progress import Progress
+
+    progress = Progress()
+    assert [progress.seen() for _ in range(2)] == [False, False]
+    assert not (tmp_path / "done.json").exists()
+    assert progress.seen()
+    marker = json.loads((tmp_path / "done.json").read_text())
+    assert marker["count"] == 3 and marker["last"] >= marker["first"] > 0
+    assert marker["cpu_s"] >= 0
+    assert not progress.seen() and not (tmp_path / "done.tmp").exists()

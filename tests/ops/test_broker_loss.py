@@ -43,7 +43,7 @@ def _lose_broker(tmp_path: Path, how: str) -> None:
             job.wait_idle()
             assert w.get("/healthz")[0] == 200
             if how == "kill":
-                broker._kill_group(signal.SIGKILL)
+                broker.kill_group(signal.SIGKILL)
             else:
                 broker.pause()
             took, doc = _wait_503(w, within=15.0)

@@ -38,9 +38,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import OffsetAndMetadata
 
+from offline.topic_history import fetched_log_ends
 from streaming.broker import EmbeddedBroker, free_port
 from streaming.kafka_broker import KafkaBroker
 from streaming.topics import TopicNames
+from tables.engine_internals import force_metadata_update
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -60,7 +62,7 @@ TEST_ENV = {
 #: BROKER_URL, so they set them themselves. Real Kafka gets none: the worker runs there
 #: exactly as in production.
 BROKER_ENV: dict[str, dict[str, str]] = {
-    # Tansu under-reports ListOffsets ends (faust_patches log end probe) and holds an idle
+    # Tansu under-reports ListOffsets ends (engine_internals log end probe) and holds an idle
     # fetch for the whole wait: 500 ms, the wait these tests have always run with (the
     # mid-stream stops are timed against it; the embedded default is 50)
     "tansu": {"BROKER_LOG_END_PROBE": "true", "CONSUMER_FETCH_MAX_WAIT_MS": "500"},
@@ -376,7 +378,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[Top
     for t in topics:
         parts = consumer.partitions_for_topic(t)
         if not parts:
-            await consumer._client.force_metadata_update()
+            await force_metadata_update(consumer)
             parts = consumer.partitions_for_topic(t) or set()
         tps += [TopicPartition(t, p) for p in sorted(parts)]
     return tps
@@ -394,27 +396,11 @@ async def true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition]
     """
     if not tps:
         return {}
-    listed = await consumer.end_offsets(tps)
-    consumer.assign(tps)
     if exact:
+        listed = await consumer.end_offsets(tps)
+        consumer.assign(tps)
         return dict(listed)
-    out: dict[TopicPartition, int] = {}
-    pending = []
-    for tp in tps:
-        if listed[tp] <= 0:
-            out[tp] = 0
-        else:
-            consumer.seek(tp, listed[tp] - 1)
-            pending.append(tp)
-    async with asyncio.timeout(20):
-        while pending:
-            await consumer.getmany(*pending, timeout_ms=200)
-            for tp in list(pending):
-                hw = consumer.highwater(tp)
-                if hw is not None:
-                    out[tp] = max(hw, listed[tp])
-                    pending.remove(tp)
-    return out
+    return await fetched_log_ends(consumer, tps, timeout=20.0)
 
 
 # ---------------------------------------------------------------------------- comparison

@@ -1,6 +1,7 @@
-"""The getmany fix in streaming/faust_patches.py, without a broker: the consumer thread gets a
-snapshot of the active partitions (never an empty set, which aiokafka reads as "all"), and
-records of a partition paused while the fetch waited are not skipped but rewound."""
+"""The Faust fixes in tables/engine_internals.py. The getmany fix, without a broker: the
+consumer thread gets a snapshot of the active partitions (never an empty set, which aiokafka
+reads as "all"), and records of a partition paused while the fetch waited are not skipped but
+rewound."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streaming import faust_patches
+from tables import engine_internals
 
 A, B, C = TP("in", 0), TP("in", 1), TP("changelog", 0)
 
@@ -43,7 +44,7 @@ def rec(offset: int) -> Any:
 
 
 def run(consumer: FakeConsumer, active: Any) -> Any:
-    return asyncio.run(faust_patches._getmany(consumer, active, 1.0))
+    return asyncio.run(engine_internals._getmany(consumer, active, 1.0))
 
 
 def test_the_thread_gets_a_snapshot_not_the_live_set() -> None:
@@ -80,38 +81,38 @@ def test_buffered_partitions_keep_their_records() -> None:
 def test_patch_is_installed() -> None:
     from faust.transport.consumer import ThreadDelegateConsumer
 
-    assert faust_patches.apply()
-    assert ThreadDelegateConsumer._getmany is faust_patches._getmany
+    assert engine_internals.apply()
+    assert ThreadDelegateConsumer._getmany is engine_internals._getmany
 
 
 def test_all_patches_are_installed_and_options_set() -> None:
     from faust.transport.consumer import Consumer
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    before = faust_patches.OPTIONS
+    before = engine_internals.OPTIONS
     try:
-        opts = faust_patches.PatchOptions(log_end_probe=True, fetch_max_wait_ms=20,
+        opts = engine_internals.PatchOptions(log_end_probe=True, fetch_max_wait_ms=20,
                                           drain_fast_path=True)
-        assert faust_patches.apply(opts)
-        assert faust_patches.OPTIONS is opts
-        assert faust_patches.apply()  # no options: keeps them
-        assert faust_patches.OPTIONS is opts
-        assert AIOKafkaConsumerThread._highwaters is faust_patches._highwaters
+        assert engine_internals.apply(opts)
+        assert engine_internals.OPTIONS is opts
+        assert engine_internals.apply()  # no options: keeps them
+        assert engine_internals.OPTIONS is opts
+        assert AIOKafkaConsumerThread._highwaters is engine_internals._highwaters
         assert AIOKafkaConsumerThread._create_worker_consumer is (
-            faust_patches._create_worker_consumer)
-        assert faust_patches.broker_workarounds_active() == {"log_end_probe": True,
+            engine_internals._create_worker_consumer)
+        assert engine_internals.broker_workarounds_active() == {"log_end_probe": True,
                                                              "fetch_wait": True}
-        assert Consumer._drain_messages is faust_patches._drain_messages
+        assert Consumer._drain_messages is engine_internals._drain_messages
         # the defaults with BROKER_URL (real Kafka): Faust's own methods, untouched
-        assert faust_patches.apply(faust_patches.PatchOptions())
-        assert AIOKafkaConsumerThread._highwaters is faust_patches._orig_highwaters
+        assert engine_internals.apply(engine_internals.PatchOptions())
+        assert AIOKafkaConsumerThread._highwaters is engine_internals._orig_highwaters
         assert AIOKafkaConsumerThread._create_worker_consumer is (
-            faust_patches._orig_create_worker_consumer)
-        assert faust_patches.broker_workarounds_active() == {"log_end_probe": False,
+            engine_internals._orig_create_worker_consumer)
+        assert engine_internals.broker_workarounds_active() == {"log_end_probe": False,
                                                              "fetch_wait": False}
-        assert Consumer._drain_messages is faust_patches._drain_messages  # not a workaround
+        assert Consumer._drain_messages is engine_internals._drain_messages  # not a workaround
     finally:
-        faust_patches.apply(before)
+        engine_internals.apply(before)
 
 
 # ---------------------------------------------------------------------------- drain fast path
@@ -167,23 +168,23 @@ def _msgs(n: int) -> list[Any]:
 
 
 def _drain(consumer: Any, timeout: float = 5.0) -> tuple[int, int]:
-    fast0, slow0 = faust_patches.DRAIN_STATS
+    fast0, slow0 = engine_internals.DRAIN_STATS
 
     async def go() -> None:
         async with asyncio.timeout(timeout):
-            await faust_patches._drain_messages(consumer, consumer.fetcher)
+            await engine_internals._drain_messages(consumer, consumer.fetcher)
 
     asyncio.run(go())
-    fast1, slow1 = faust_patches.DRAIN_STATS
+    fast1, slow1 = engine_internals.DRAIN_STATS
     return fast1 - fast0, slow1 - slow0
 
 
 def _with_options(**kw: Any) -> Any:
-    return faust_patches.PatchOptions(**kw)
+    return engine_internals.PatchOptions(**kw)
 
 
 def test_drain_fast_path_when_queues_have_room(monkeypatch: Any) -> None:
-    monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=True))
+    monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=True))
 
     async def scenario() -> tuple[Any, Chan]:
         c, _app, chan = _drain_setup(maxsize=10)
@@ -196,7 +197,7 @@ def test_drain_fast_path_when_queues_have_room(monkeypatch: Any) -> None:
 
 
 def test_drain_slow_path_when_disabled(monkeypatch: Any) -> None:
-    monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=False))
+    monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=False))
     c, _app, chan = _drain_setup(maxsize=10)
     c.messages = _msgs(3)
     assert _drain(c) == (0, 3)
@@ -207,7 +208,7 @@ def test_full_queue_takes_the_slow_path_and_a_rebalance_aborts_it(monkeypatch: A
     """Queue of 2: two records go the fast way; the third would block on the full queue, so
     it goes through wait_first, and setting suspend_flow (a rebalance) aborts it; the fourth
     sees suspended flow and takes the slow path too. The drain does not hang."""
-    monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=True))
+    monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=True))
     c, _app, chan = _drain_setup(maxsize=2)
     c.messages = _msgs(4)
     assert _drain_while(c, c.suspend_flow.set, after=0.2) == (2, 2)
@@ -215,7 +216,7 @@ def test_full_queue_takes_the_slow_path_and_a_rebalance_aborts_it(monkeypatch: A
 
 
 def test_suspended_flow_control_takes_the_slow_path(monkeypatch: Any) -> None:
-    monkeypatch.setattr(faust_patches, "OPTIONS", _with_options(drain_fast_path=True))
+    monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=True))
     c, app, chan = _drain_setup(maxsize=10, flow_active=False)
     c.messages = _msgs(1)
     assert _drain_while(c, app.flow_control.resume, after=0.1) == (0, 1)
@@ -232,32 +233,32 @@ def _drain_while(c: Any, action: Callable[[], Any], after: float) -> tuple[int, 
 
         t = asyncio.ensure_future(later())
         async with asyncio.timeout(5):
-            await faust_patches._drain_messages(c, c.fetcher)
+            await engine_internals._drain_messages(c, c.fetcher)
         await t
 
-    fast0, slow0 = faust_patches.DRAIN_STATS
+    fast0, slow0 = engine_internals.DRAIN_STATS
     asyncio.run(go())
-    return faust_patches.DRAIN_STATS[0] - fast0, faust_patches.DRAIN_STATS[1] - slow0
+    return engine_internals.DRAIN_STATS[0] - fast0, engine_internals.DRAIN_STATS[1] - slow0
 
 
 def test_can_deliver_now_conditions() -> None:
     async def go() -> None:
         c, app, chan = _drain_setup(maxsize=1)
-        assert faust_patches.can_deliver_now(c, A)
-        assert faust_patches.can_deliver_now(c, B)  # no channel for B: nothing to block on
+        assert engine_internals.can_deliver_now(c, A)
+        assert engine_internals.can_deliver_now(c, B)  # no channel for B: nothing to block on
         chan.queue.put_nowait(1)
-        assert not faust_patches.can_deliver_now(c, A)
+        assert not engine_internals.can_deliver_now(c, A)
         chan.queue.get_nowait()
         app.producer.buffer.size = 101
-        assert not faust_patches.can_deliver_now(c, A)
+        assert not engine_internals.can_deliver_now(c, A)
         app.producer.buffer.size = 0
         async with app.topics._tp_to_callback_lock:
-            assert not faust_patches.can_deliver_now(c, A)
+            assert not engine_internals.can_deliver_now(c, A)
         c.suspend_flow.set()
-        assert not faust_patches.can_deliver_now(c, A)
+        assert not engine_internals.can_deliver_now(c, A)
         c.suspend_flow.clear()
         app.flow_control.suspend()
-        assert not faust_patches.can_deliver_now(c, A)
+        assert not engine_internals.can_deliver_now(c, A)
 
     asyncio.run(go())
 
@@ -278,12 +279,12 @@ def test_can_deliver_now_reads_real_faust_objects(tmp_path: Any) -> None:
     assert app.topics._tp_index[tp] == {topic}
 
     async def go() -> None:
-        assert faust_patches.can_deliver_now(app.consumer, tp)
+        assert engine_internals.can_deliver_now(app.consumer, tp)
         topic.queue.put_nowait(1)
-        assert not faust_patches.can_deliver_now(app.consumer, tp)
+        assert not engine_internals.can_deliver_now(app.consumer, tp)
         topic.queue.get_nowait()
         app.consumer.suspend_flow.set()
-        assert not faust_patches.can_deliver_now(app.consumer, tp)
+        assert not engine_internals.can_deliver_now(app.consumer, tp)
 
     asyncio.run(go())
 
@@ -301,7 +302,7 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
 
     from tests.streaming.harness import true_end_offsets
 
-    assert faust_patches.apply()
+    assert engine_internals.apply()
     topic = unique_name("ends")
     counts = {0: 25, 1: 1, 2: 0, 3: 7}  # records per partition; 2 stays empty
     tps = [TP(topic, p) for p in counts]
@@ -327,10 +328,10 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
         try:
             thread_self._ensure_consumer = lambda: consumer
             listed = await consumer.end_offsets(tps)
-            monkeypatch.setattr(faust_patches, "OPTIONS",
-                                faust_patches.PatchOptions(log_end_probe=True))
-            patched = await faust_patches._highwaters(thread_self, tps)
-            monkeypatch.setattr(faust_patches, "OPTIONS", faust_patches.PatchOptions())
+            monkeypatch.setattr(engine_internals, "OPTIONS",
+                                engine_internals.PatchOptions(log_end_probe=True))
+            patched = await engine_internals._highwaters(thread_self, tps)
+            monkeypatch.setattr(engine_internals, "OPTIONS", engine_internals.PatchOptions())
             unpatched = await AIOKafkaConsumerThread._highwaters(thread_self, tps)
             true = await true_end_offsets(consumer, [TopicPartition(*tp) for tp in tps])
         finally:
@@ -350,7 +351,8 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
 @pytest.mark.slow
 def test_worker_runs_uvloop_and_the_patches(broker: Any, tmp_path: Any) -> None:
     """A real `python app.py worker`: uvloop is the running loop (EVENT_LOOP unset), the
-    options reach the patches; EVENT_LOOP=asyncio gives asyncio's loop."""
+    options reach the patches; EVENT_LOOP=asyncio gives asyncio's loop. The debug dump
+    (LEADSTREAM_DIAG) reads the consumer's internals through the adapter without an error."""
     import re
     import time
     from pathlib import Path
@@ -371,10 +373,17 @@ def test_worker_runs_uvloop_and_the_patches(broker: Any, tmp_path: Any) -> None:
             time.sleep(0.1)
         raise AssertionError(f"no runtime line:\n{w.log_tail()}")
 
+    diag = re.compile(r"diag flow_active=\S+ .* active\[.*\d\]\] paused\[.*\] "
+                      r"buffered\[.*\] ak_paused\[.*\] pos\[\S+/\d+@\d+/hw\d+/c\S+.*\] "
+                      r"queues\[\S+=\d+/p\d+")
     try:
-        w = job.start_worker("w1", CONSUMER_FETCH_MAX_WAIT_MS="30")
+        w = job.start_worker("w1", CONSUMER_FETCH_MAX_WAIT_MS="30", LEADSTREAM_DIAG="0.3")
         w.wait_ready()
         assert runtime_line(w) == ("uvloop.Loop", "30", "on", "on")
+        deadline = time.monotonic() + 10
+        while not diag.search(w.log_tail(200_000)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert diag.search(w.log_tail(200_000)), w.log_tail(4000)
         w.stop()
         w = job.start_worker("w2", EVENT_LOOP="asyncio", CONSUMER_DRAIN_FAST_PATH="false",
                              BROKER_LOG_END_PROBE="false")
@@ -413,17 +422,17 @@ class _Client:
 def test_created_topic_is_waited_for_in_the_metadata() -> None:
     client = _Client([_Metadata(set(), -1), _Metadata({0, 1, 2, 3}, -1),
                       _Metadata({0, 1, 2, 3}, 1)])
-    assert asyncio.run(faust_patches.topic_in_metadata(client, "t", 4, timeout=5))
+    assert asyncio.run(engine_internals.topic_in_metadata(client, "t", 4, timeout=5))
     assert client.calls == 3
     never = _Client([_Metadata({0, 1}, 1)])  # fewer partitions than created: bounded wait
-    assert not asyncio.run(faust_patches.topic_in_metadata(never, "t", 4, timeout=0.3))
+    assert not asyncio.run(engine_internals.topic_in_metadata(never, "t", 4, timeout=0.3))
 
 
 def test_really_create_topic_waits_after_the_original(monkeypatch: Any) -> None:
     from faust.transport.drivers.aiokafka import Transport
 
-    assert faust_patches.apply()
-    assert Transport._really_create_topic is faust_patches._really_create_topic
+    assert engine_internals.apply()
+    assert Transport._really_create_topic is engine_internals._really_create_topic
     order: list[str] = []
 
     async def original(self: Any, owner: Any, client: Any, topic: str, partitions: int,
@@ -434,8 +443,8 @@ def test_really_create_topic_waits_after_the_original(monkeypatch: Any) -> None:
         order.append(f"wait {topic} {partitions}")
         return True
 
-    monkeypatch.setattr(faust_patches, "_orig_really_create_topic", original)
-    monkeypatch.setattr(faust_patches, "topic_in_metadata", in_metadata)
+    monkeypatch.setattr(engine_internals, "_orig_really_create_topic", original)
+    monkeypatch.setattr(engine_internals, "topic_in_metadata", in_metadata)
     owner = SimpleNamespace(should_stop=False)
-    asyncio.run(faust_patches._really_create_topic(None, owner, None, "x", 4, 1, timeout=9))
+    asyncio.run(engine_internals._really_create_topic(None, owner, None, "x", 4, 1, timeout=9))
     assert order == ["create x 4", "wait x 4"]
