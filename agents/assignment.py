@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from agents.handler import TableHandler
 from agents.runtime import Runtime
 from core import assignment as asg
 from ops import metrics
@@ -37,14 +38,13 @@ from tables.engine_internals import open_partition_dbs
 
 log = logging.getLogger("leadstream.agents.assignment")
 
-AGENT = "assignment"
 
+class AssignmentHandler(TableHandler):
+    """Decides a territory's requests in arrival order; `table`: `territories`."""
 
-def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    territories = TableBatch(rt.tables.territories)
+    agent = "assignment"
 
-    async def handle(message: Any, received: float) -> None:
+    async def handle(self, message: Any, received: float) -> None:
         tid = (message.key or b"").decode(errors="replace")
         try:
             req = orjson.loads(message.value or b"")
@@ -52,43 +52,43 @@ def register(rt: Runtime) -> Any:
             req = None
         error = asg.request_error(req, tid)
         if error is not None:
-            await rt.dead_letter(message, f"bad assignment request: {error}",
-                                 "invalid_assignment_request", AGENT)
+            await self.dead_letter(message, f"bad assignment request: {error}",
+                                   "invalid_assignment_request")
             return
+        rt = self.rt
         home = rt.home_partition(message.topic, tid)
         if home != message.partition:  # a producer that did not partition by key
             await rt.send(message.topic, message.key, message.value, partition=home)
             return
         key = tid.encode()
-        raw = territories.get(message.partition, key)
+        raw = self.table.get(message.partition, key)
         step = asg.territory_step(tid, orjson.loads(raw) if raw else None, req,
                                   rt.holder.current,
                                   rt.source(message.topic, message.partition), message.offset)
         if step.stored is None:
             return  # applied already
         if step.forward is not None:
-            await rt.send(names.assignments, step.forward[0].encode(), dumps(step.forward[1]))
+            await rt.send(self.names.assignments, step.forward[0].encode(),
+                          dumps(step.forward[1]))
         if step.decided is not None:
-            await rt.send(names.lead_events, step.decided.party_id.encode(),
+            await rt.send(self.names.lead_events, step.decided.party_id.encode(),
                           dumps(step.decided.to_json()))
-        territories.put(message.partition, key, dumps(step.stored))
-        for member, load in _loads(tid, step.stored, rt).items():
+        self.table.put(message.partition, key, dumps(step.stored))
+        for member, load in self.loads(tid, step.stored).items():
             metrics.MEMBER_LOAD.labels(territory=tid, member=member).set(load)
 
-    @rt.app.agent(rt.topics.assignments, name="leadstream.assignment", concurrency=1)
-    async def assignment(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, phases=[(), [(territories, True, True)]])
+    def loads(self, tid: str, stored: dict[str, Any]) -> dict[str, int]:
+        """Open load of the territory's configured members (0 for those without leads)."""
+        territory = asg.compiled(self.rt.holder.current).by_id.get(tid)
+        if territory is None:
+            return {}
+        state = asg.TerritoryState.from_json(stored.get("state"))
+        return {m.resource: state.load(m.resource) for m in territory.members}
 
-    return assignment
 
-
-def _loads(tid: str, stored: dict[str, Any], rt: Runtime) -> dict[str, int]:
-    """Open load of the territory's configured members (0 for those without leads)."""
-    territory = asg.compiled(rt.holder.current).by_id.get(tid)
-    if territory is None:
-        return {}
-    state = asg.TerritoryState.from_json(stored.get("state"))
-    return {m.resource: state.load(m.resource) for m in territory.members}
+def register(rt: Runtime) -> Any:
+    handler = AssignmentHandler(rt, TableBatch(rt.tables.territories))
+    return handler.declare(rt.topics.assignments, "leadstream.assignment")
 
 
 def local_territories(rt: Runtime) -> dict[str, dict[str, int]]:

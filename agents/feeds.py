@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from agents.handler import AgentHandler
 from agents.runtime import Runtime
 from core.feeds import CALLCENTER, WEB, FeedError, feed_to_interaction
 from core.pipeline import rejected
@@ -22,27 +23,28 @@ from streaming.codecs import dumps
 
 log = logging.getLogger("leadstream.agents.feeds")
 
-AGENT = "feeds"
+
+class FeedsHandler(AgentHandler):
+    """Maps a feed record to a canonical interaction and forwards it (stateless)."""
+
+    agent = "feeds"
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+        self.feed_of = {self.names.feed_callcenter: CALLCENTER, self.names.feed_web: WEB}
+
+    async def handle(self, message: Any, received: float) -> None:
+        rules = self.rt.holder.current
+        try:
+            doc = feed_to_interaction(self.feed_of[message.topic], message.value or b"", rules,
+                                      now=time.time())
+        except FeedError as err:
+            await self.rt.send_outcomes([rejected(err, rules)])
+            metrics.INTERACTIONS_HANDLED.inc()  # it never reaches `interactions`
+            await self.dead_letter(message, err.reason, err.code)
+            return
+        await self.rt.forward(self.names.interactions, doc["party_id"], message, dumps(doc))
 
 
 def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    feed_of = {names.feed_callcenter: CALLCENTER, names.feed_web: WEB}
-
-    async def handle(message: Any, received: float) -> None:
-        rules = rt.holder.current
-        try:
-            doc = feed_to_interaction(feed_of[message.topic], message.value or b"", rules,
-                                      now=time.time())
-        except FeedError as err:
-            await rt.send_outcomes([rejected(err, rules)])
-            metrics.INTERACTIONS_HANDLED.inc()  # it never reaches `interactions`
-            await rt.dead_letter(message, err.reason, err.code, AGENT)
-            return
-        await rt.forward(names.interactions, doc["party_id"], message, dumps(doc))
-
-    @rt.app.agent(rt.topics.feed_sources, name="leadstream.feeds", concurrency=1)
-    async def feeds(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT)
-
-    return feeds
+    return FeedsHandler(rt).declare(rt.topics.feed_sources, "leadstream.feeds")

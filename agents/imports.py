@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from agents.handler import TableHandler
 from agents.runtime import Runtime
 from core.imports import InvalidImport, osr_key
 from core.pipeline import handle_import_head
@@ -30,64 +31,57 @@ from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.imports")
 
-AGENT = "imports"
 
+class ImportsHandler(TableHandler):
+    """Validates a lead import and sends it on to its party; `table`: `imported`."""
 
-def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    imported = TableBatch(rt.tables.imported)
+    agent = "imports"
 
-    async def handle(message: Any, received: float) -> None:
-        def osr_party(key: str) -> str | None:
-            return _party_of(imported.get(message.partition, key.encode()))
-
-        await handle_import(message, osr_party)
-
-    async def handle_import(message: Any, osr_party: Any) -> None:
+    async def handle(self, message: Any, received: float) -> None:
         value: bytes = message.value or b""
         doc = loads_object(value)
         osr = _osr_of(doc)
-        if osr is not None and await rt.sent_home(message, osr):
+        if osr is not None and await self.rt.sent_home(message, osr):
             return
         if doc is not None and header(message.headers, REFUSED_HEADER) is not None:
-            # a row the import command refused: its ERROR result, as simulate --imports gives
-            refused = InvalidImport(
-                [str(e) for e in doc.get("errors") or []] or ["(record): refused"],
-                *(_ident(doc, k) for k in ("import_interface_id", "source_system",
-                                           "orig_system_reference", "batch_id")))
-            result = refused.to_result().to_json()
-            key = result.get("import_interface_id")
-            await rt.send(names.lead_import_results, key.encode() if key else None,
-                          dumps(result))
-            rt.count_import(result)
-            code = doc.get("code")
-            await rt.dead_letter(message, "; ".join(refused.errors),
-                                 code if isinstance(code, str) else "invalid_record", AGENT)
+            await self.refused(message, doc)
             return
+
+        def osr_party(key: str) -> str | None:
+            return _party_of(self.table.get(message.partition, key.encode()))
+
         head = handle_import_head(doc if doc is not None else value, osr_party,
-                                  rt.holder.current, now=time.time())
+                                  self.rt.holder.current, now=time.time())
         if head.result is not None:
-            key = head.result.get("import_interface_id")
-            await rt.send(names.lead_import_results, key.encode() if key else None,
-                          dumps(head.result))
-            rt.count_import(head.result)
+            await self.send_import_result(head.result)
             if head.result["result"] == "ERROR":
-                await rt.dead_letter(message, "; ".join(head.result.get("errors") or []),
-                                     head.code or "invalid_record", AGENT)
+                await self.dead_letter(message, "; ".join(head.result.get("errors") or []),
+                                       head.code or "invalid_record")
             return
         assert head.party_id is not None
-        await rt.forward(names.party_imports, head.party_id, message,
-                         dumps(head.record.to_json()))
+        await self.rt.forward(self.names.party_imports, head.party_id, message,
+                              dumps(head.record.to_json()))
         key = osr_key(head.record).encode()
-        if imported.get(message.partition, key) is None:
-            imported.put(message.partition, key,
-                         dumps({"party_id": head.party_id, "offset": message.offset}))
+        if self.table.get(message.partition, key) is None:
+            self.table.put(message.partition, key,
+                           dumps({"party_id": head.party_id, "offset": message.offset}))
 
-    @rt.app.agent(rt.topics.lead_imports, name="leadstream.imports", concurrency=1)
-    async def imports(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, phases=[(), [(imported, True, True)]])
+    async def refused(self, message: Any, doc: dict[str, Any]) -> None:
+        """A row the import command refused: its ERROR result, as simulate --imports gives,
+        and a dead letter."""
+        refused = InvalidImport(
+            [str(e) for e in doc.get("errors") or []] or ["(record): refused"],
+            *(_ident(doc, k) for k in ("import_interface_id", "source_system",
+                                       "orig_system_reference", "batch_id")))
+        await self.send_import_result(refused.to_result().to_json())
+        code = doc.get("code")
+        await self.dead_letter(message, "; ".join(refused.errors),
+                               code if isinstance(code, str) else "invalid_record")
 
-    return imports
+
+def register(rt: Runtime) -> Any:
+    handler = ImportsHandler(rt, TableBatch(rt.tables.imported))
+    return handler.declare(rt.topics.lead_imports, "leadstream.imports")
 
 
 def _ident(doc: dict[str, Any], name: str) -> str | None:

@@ -63,10 +63,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from agents.handler import AgentHandler
 from agents.owners import CLAIM, DELETE, GRANTED, OP, OWN
-from agents.runtime import Runtime, origin_of
+from agents.runtime import Drain, Runtime, origin_of
 from core.imports import InvalidImport
 from core.lead_updates import LeadOwner
 from core.pipeline import Handled, handle_interaction, handle_lead_update, handle_party_import
@@ -81,7 +83,6 @@ from tables.party_kv import PartyStores
 
 log = logging.getLogger("leadstream.agents.matching")
 
-AGENT = "matching"
 INTERACTION, LEAD_UPDATE, PARTY_IMPORT = "interaction", "lead_update", "party_import"
 NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTERED)
 
@@ -91,22 +92,39 @@ def _nobody(lead_id: str) -> LeadOwner | None:
     return None
 
 
-def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    parties = TableBatch(rt.tables.parties)
-    parts = TableBatch(rt.tables.party_parts)
-    kind_of = {names.interactions: INTERACTION, names.lead_updates: LEAD_UPDATE,
-               names.party_imports: PARTY_IMPORT}
+class MatchingHandler(AgentHandler):
+    """Decides a party's interactions, lead updates and party imports against its state in
+    the `parties` (headers) and `party-parts` (parts) tables."""
 
+    agent = "matching"
+
+    def __init__(self, rt: Runtime, parties: TableBatch, parts: TableBatch) -> None:
+        super().__init__(rt)
+        self.parties, self.parts = parties, parts
+        self.stores = PartyStores(parties, parts, epoch=lambda: rt.epoch,
+                                  on_repair=self.repaired)
+        names = self.names
+        self.kind_of = {names.interactions: INTERACTION, names.lead_updates: LEAD_UPDATE,
+                        names.party_imports: PARTY_IMPORT}
+
+    def phases(self) -> Sequence[Sequence[Drain]]:
+        # parts with the outputs, then the headers (the commit point) and part deletions: a
+        # crash in between leaves parts ahead of their header, which readers ignore
+        return [[phase] for phase in write_phases(self.parties, self.parts)]
+
+    @staticmethod
     def repaired(partition: int, keys: list[bytes]) -> None:
         metrics.PARTS_REPAIRED.inc(len(keys))
         log.warning("partition %d: %d part(s) of a party written by a lost batch set back "
                     "to its stored header", partition, len(keys))
 
-    stores = PartyStores(parties, parts, epoch=lambda: rt.epoch, on_repair=repaired)
+    async def on_partitions_assigned(self, sender: Any, assigned: Any = None,
+                                     **kwargs: Any) -> None:
+        self.rt.new_epoch()  # state recovered from the changelogs may hold a lost batch's parts
 
-    async def handle(message: Any, received: float) -> None:
-        kind = kind_of[message.topic]
+    async def handle(self, message: Any, received: float) -> None:
+        rt = self.rt
+        kind = self.kind_of[message.topic]
         value: bytes = message.value or b""
         doc = loads_object(value)
         party = party_of(doc)
@@ -115,7 +133,7 @@ def register(rt: Runtime) -> Any:
         if party is not None and await rt.sent_home(message, party):
             return
         rules = rt.holder.current
-        store = stores[message.partition]
+        store = self.stores[message.partition]
         load_state = store.load
         state = load_state(party) if party is not None else None
         source = rt.source(message.topic, message.partition)
@@ -139,17 +157,17 @@ def register(rt: Runtime) -> Any:
             h = handle_lead_update(raw, rules, load, now=time.time(),
                                    owner_of=_nobody if granted else None)
             if h.claim and doc is not None:  # a lead the party does not have: ask its owner
-                await rt.forward(names.lead_owners, str(doc["lead_id"]), message,
+                await rt.forward(self.names.lead_owners, str(doc["lead_id"]), message,
                                  extra=[(OP, CLAIM.encode())])
                 h = Handled(h.party_id, state)  # nothing changes but the progress
         else:
             try:
                 h, result = handle_party_import(raw, rules, load)
             except InvalidImport as exc:  # only our imports agent writes here: not expected
-                await rt.dead_letter(message, "; ".join(exc.errors), "invalid_import", AGENT)
+                await self.dead_letter(message, "; ".join(exc.errors), "invalid_import")
                 return
 
-        await emit(message, h, result, received, kind)
+        await self.emit(message, h, result, received, kind)
         if h.party_id is not None and h.state is not None:
             new = h.state.with_progress(source, message.offset)
             if origin is not None:
@@ -158,8 +176,10 @@ def register(rt: Runtime) -> Any:
         if kind == INTERACTION and h.error is None and doc is not None:
             _note_event_time(doc.get("occurred_at"))
 
-    async def emit(message: Any, h: Handled, result: dict[str, Any] | None, received: float,
-                   kind: str) -> None:
+    async def emit(self, message: Any, h: Handled, result: dict[str, Any] | None,
+                   received: float, kind: str) -> None:
+        """Send what deciding the record gave, before the state that says it was decided."""
+        rt, names = self.rt, self.names
         if h.outcomes:
             await rt.send_outcomes(h.outcomes)
             if kind == INTERACTION:
@@ -174,26 +194,16 @@ def register(rt: Runtime) -> Any:
                 await rt.send(names.lead_owners, ev.lead_id.encode(),
                               dumps({"party_id": ev.party_id}), [(OP, op.encode())])
         if result is not None:
-            key = result.get("import_interface_id")
-            await rt.send(names.lead_import_results, key.encode() if key else None,
-                          dumps(result))
-            rt.count_import(result)
+            await self.send_import_result(result)
         if h.error is not None:
-            await rt.dead_letter(message, h.error.reason, h.error.code, AGENT)
+            await self.dead_letter(message, h.error.reason, h.error.code)
 
-    async def next_epoch(sender: Any, assigned: Any = None, **kwargs: Any) -> None:
-        rt.new_epoch()  # state recovered from the changelogs may hold a lost batch's parts
 
-    rt.app.on_partitions_assigned.connect(next_epoch)
-
-    @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
-    async def matching(stream: Any) -> None:
-        # parts with the outputs, then the headers (the commit point) and part deletions: a
-        # crash in between leaves parts ahead of their header, which readers ignore
-        await rt.consume(stream, handle, AGENT,
-                         phases=[[phase] for phase in write_phases(parties, parts)])
-
-    return matching
+def register(rt: Runtime) -> Any:
+    handler = MatchingHandler(rt, TableBatch(rt.tables.parties),
+                              TableBatch(rt.tables.party_parts))
+    rt.app.on_partitions_assigned.connect(handler.on_partitions_assigned)
+    return handler.declare(rt.topics.matching_sources, "leadstream.matching")
 
 
 def _import_party(doc: dict[str, Any] | None) -> str | None:

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from agents.handler import TableHandler
 from agents.runtime import ORIGIN, ORIGIN_OFFSET, Runtime, origin_of
 from core.lead_updates import LeadDeleted, LeadOfOtherParty, registration_error
 from streaming.codecs import decode_key, dumps, header, loads_object, party_of
@@ -45,30 +46,31 @@ from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.owners")
 
-AGENT = "owners"
 OP = "ls-owner-op"
 GRANTED = "ls-owner-granted"
 OWN, DELETE, CLAIM = "own", "delete", "claim"
 
 
-def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    owners = TableBatch(rt.tables.lead_owners)
+class OwnersHandler(TableHandler):
+    """Records who owns a lead id and decides claims on it; `table`: `lead-owners`."""
 
-    async def handle(message: Any, received: float) -> None:
+    agent = "owners"
+
+    async def handle(self, message: Any, received: float) -> None:
         lead_id = decode_key(message.key)
         op = header(message.headers, OP)
         if not lead_id or op not in (OWN, DELETE, CLAIM):
-            await rt.dead_letter(message, "lead owners: no lead id or unknown op",
-                                 "invalid_lead_event", AGENT)
+            await self.dead_letter(message, "lead owners: no lead id or unknown op",
+                                   "invalid_lead_event")
             return
+        owners = self.table
         key = lead_id.encode()
         raw = owners.get(message.partition, key)
         entry: dict[str, Any] | None = orjson.loads(raw) if raw else None
         doc = loads_object(message.value)
         party = party_of(doc)
         if party is None:
-            await rt.dead_letter(message, "lead owners: no party_id", "invalid_lead_event", AGENT)
+            await self.dead_letter(message, "lead owners: no party_id", "invalid_lead_event")
             return
         if op == OWN:
             if entry is None:
@@ -78,6 +80,12 @@ def register(rt: Runtime) -> Any:
             if entry is None or entry["party_id"] == party:
                 owners.put(message.partition, key, dumps({"party_id": party, "deleted": True}))
             return
+        await self.claim(message, key, entry, doc, party)
+
+    async def claim(self, message: Any, key: bytes, entry: dict[str, Any] | None,
+                    doc: dict[str, Any] | None, party: str) -> None:
+        """A party's update of a lead id it does not have: granted (sent back to the party,
+        the id recorded for it) or refused (a dead letter naming the original update)."""
         err: Any = None
         if entry is not None and entry["party_id"] != party:
             err = LeadOfOtherParty(party)
@@ -85,25 +93,25 @@ def register(rt: Runtime) -> Any:
             err = LeadDeleted(party)
         elif entry is None and doc is not None:
             err = registration_error(doc)  # nobody's, and the update cannot register it
-        if err is None:
-            # its origin now is this record: the party's progress on `lead-updates` is past
-            # the original already (the matching agent recorded it when it asked)
-            await rt.forward(names.lead_updates, party, message,
-                             partition=rt.home_partition(names.lead_updates, party),
-                             extra=[(ORIGIN, rt.source(message.topic, message.partition).encode()),
-                                    (ORIGIN_OFFSET, str(message.offset).encode()),
-                                    (GRANTED, b"1")])
-            if entry is None:
-                owners.put(message.partition, key, dumps({"party_id": party, "deleted": False}))
+        if err is not None:
+            await self.dead_letter(_as_update(message, self.names.lead_updates, party),
+                                   err.reason, err.code)
             return
-        await rt.dead_letter(_as_update(message, names.lead_updates, party), err.reason,
-                             err.code, AGENT)
+        # its origin now is this record: the party's progress on `lead-updates` is past the
+        # original already (the matching agent recorded it when it asked)
+        rt, topic = self.rt, self.names.lead_updates
+        await rt.forward(topic, party, message, partition=rt.home_partition(topic, party),
+                         extra=[(ORIGIN, rt.source(message.topic, message.partition).encode()),
+                                (ORIGIN_OFFSET, str(message.offset).encode()),
+                                (GRANTED, b"1")])
+        if entry is None:
+            self.table.put(message.partition, key,
+                           dumps({"party_id": party, "deleted": False}))
 
-    @rt.app.agent(rt.topics.lead_owners, name="leadstream.owners", concurrency=1)
-    async def lead_owners(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, phases=[(), [(owners, True, True)]])
 
-    return lead_owners
+def register(rt: Runtime) -> Any:
+    handler = OwnersHandler(rt, TableBatch(rt.tables.lead_owners))
+    return handler.declare(rt.topics.lead_owners, "leadstream.owners")
 
 
 def _as_update(message: Any, topic: str, party: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from agents.handler import TableHandler
 from agents.runtime import Runtime
 from core import assignment as asg
 from core.assign_flow import LeadSide
@@ -32,21 +33,22 @@ from tables.batch import TableBatch
 
 log = logging.getLogger("leadstream.agents.processing")
 
-AGENT = "processing"
 NEW_LEAD = (LeadEventKind.CREATED, LeadEventKind.IMPORTED, LeadEventKind.REGISTERED)
 
 
-def register(rt: Runtime) -> Any:
-    names = rt.topics.names
-    leads = TableBatch(rt.tables.leads)
+class ProcessingHandler(TableHandler):
+    """Applies lead events to the stored leads and sends the snapshots; `table`: `leads`."""
 
-    async def handle(message: Any, received: float) -> None:
+    agent = "processing"
+
+    async def handle(self, message: Any, received: float) -> None:
         try:
             ev = LeadEvent.from_json(orjson.loads(message.value or b""))
         except Exception as exc:
-            await rt.dead_letter(message, f"bad lead event: {type(exc).__name__}: {exc}",
-                                 "invalid_lead_event", AGENT)
+            await self.dead_letter(message, f"bad lead event: {type(exc).__name__}: {exc}",
+                                   "invalid_lead_event")
             return
+        rt, leads = self.rt, self.table
         key = ev.lead_id.encode()
         stored_raw = leads.get(message.partition, key)
         stored = orjson.loads(stored_raw) if stored_raw else None
@@ -54,7 +56,7 @@ def register(rt: Runtime) -> Any:
             return  # redelivered, or a repeated creation: the lead is already known
         if stored is not None and stored.get("deleted"):
             if ev.kind is LeadEventKind.ASSIGNED and not (ev.assignment or {}).get("manual"):
-                await _give_back(ev, message)  # a territory's place for it: given back
+                await self.give_back(ev, message)  # a territory's place for it: given back
             return  # otherwise nothing to do for a deleted lead
         old = Lead.from_json(stored["lead"]) if stored is not None else None
         rules = rt.holder.current
@@ -63,21 +65,20 @@ def register(rt: Runtime) -> Any:
         try:
             new = flow.apply(old, ev)
         except (UnknownLead, BadLeadEvent) as exc:
-            await rt.dead_letter(message, str(exc), "invalid_lead_event", AGENT)
+            await self.dead_letter(message, str(exc), "invalid_lead_event")
             return
-        for territory_id, request in flow.sends:  # before the lead that says they were sent
-            await rt.send(names.assignments, territory_id.encode(), dumps(request))
+        await self.send_requests(flow)  # before the lead that says they were sent
         history = append_history((stored or {}).get("history") or [],
                                  history_entries(old, new, ev))
         if new is None:
             if old is not None:  # deleted: a tombstone on `leads`; the table keeps a marker
-                await rt.send(names.leads, key, None)
+                await rt.send(self.names.leads, key, None)
                 leads.put(message.partition, key,
                           dumps({"deleted": True, "offset": message.offset}))
             return
         doc = new.to_json()
         if old is None or doc != old.to_json():
-            await rt.send(names.leads, key, dumps(doc))
+            await rt.send(self.names.leads, key, dumps(doc))
             _count(old, new, ev)
             statuses = rules.config.lead_statuses
             metrics.count_funnel(old, new, {s.code for s in statuses if s.open},
@@ -86,18 +87,22 @@ def register(rt: Runtime) -> Any:
                   dumps({"lead": doc, "offset": message.offset, "history": history,
                          **flow.pending()}))
 
-    async def _give_back(ev: LeadEvent, message: Any) -> None:
-        side = LeadSide(None, rt.holder.current, rt.source(message.topic, message.partition),
-                        message.offset)
+    async def give_back(self, ev: LeadEvent, message: Any) -> None:
+        """A deleted lead's assignment: the place the territory kept for it is released."""
+        side = LeadSide(None, self.rt.holder.current,
+                        self.rt.source(message.topic, message.partition), message.offset)
         side.apply(None, ev)
+        await self.send_requests(side)
+
+    async def send_requests(self, side: LeadSide) -> None:
+        """The assignment requests a lead's step made, each to its territory's owner."""
         for territory_id, request in side.sends:
-            await rt.send(names.assignments, territory_id.encode(), dumps(request))
+            await self.rt.send(self.names.assignments, territory_id.encode(), dumps(request))
 
-    @rt.app.agent(rt.topics.lead_events, name="leadstream.processing", concurrency=1)
-    async def processing(stream: Any) -> None:
-        await rt.consume(stream, handle, AGENT, phases=[(), [(leads, True, True)]])
 
-    return processing
+def register(rt: Runtime) -> Any:
+    handler = ProcessingHandler(rt, TableBatch(rt.tables.leads))
+    return handler.declare(rt.topics.lead_events, "leadstream.processing")
 
 
 def _label(result: Any) -> str:

@@ -1,5 +1,7 @@
 """Feed adapters (CONTRACT §5): every mapped value of the shipped config, unmapped values,
-malformed records. Pure functions: no broker."""
+malformed records (pure functions); then the agent's handler, called record by record (no
+broker): a mapped record goes on to `interactions` with its origin, an unmapped one gets a
+REJECTED outcome and a dead letter."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.feeds import FeedsHandler
+from agents.runtime import ORIGIN, ORIGIN_OFFSET
 from core.validation import parse_interaction
 from rules.loader import load_rules_file
 from streaming.feeds import (
@@ -18,6 +22,7 @@ from streaming.feeds import (
     feed_to_interaction,
     web_to_interaction,
 )
+from tests.agents.doubles import NAMES, dead_letter_code, message, runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = load_rules_file(ROOT / "config" / "rules.yaml")
@@ -174,3 +179,27 @@ def test_bundled_samples_map_as_documented() -> None:
             ok += 1
             assert canonical[doc["interaction_id"]] == doc
         assert (ok, bad) == (ok_n, bad_n)
+
+
+# --------------------------------------------------------------------------- the agent
+
+async def test_agent_forwards_a_mapped_record_to_its_party() -> None:
+    rt, sent = runtime(RULES)
+    handler = FeedsHandler(rt)
+    await handler.handle(message(NAMES.feed_callcenter, cc(), "x", 12), 0.0)
+    [forward] = sent.sent
+    assert (forward.topic, forward.key) == (NAMES.interactions, b"ORG-1")
+    assert forward.json() == feed_to_interaction(CALLCENTER, cc(), RULES)
+    assert (forward.header(ORIGIN), forward.header(ORIGIN_OFFSET)) == ("fc0", "12")
+
+
+async def test_agent_rejects_and_dead_letters_an_unmapped_record() -> None:
+    rt, sent = runtime(RULES)
+    handler = FeedsHandler(rt)
+    await handler.handle(message(NAMES.feed_web, web(event="page_view"), None, 3), 0.0)
+    outcome, letter = sent.sent
+    assert (outcome.topic, outcome.json()["outcome"], outcome.json()["interaction_id"]) == (
+        NAMES.interaction_outcomes, "REJECTED", "web-e1")
+    assert (letter.topic, dead_letter_code(letter), letter.header("dl-agent")) == (
+        NAMES.dead_letters, "unmapped_feed_value", "feeds")
+    assert sent.to(NAMES.interactions) == []
