@@ -186,12 +186,18 @@ def register(rt: Runtime) -> Any:
 
     rt.app.on_partitions_assigned.connect(next_epoch)
 
+    # INTAKE=batch: the records come in the fetched lists; the agent keeps the subscription
+    intake = rt.intake([names.interactions, names.lead_updates, names.party_imports])
+
     @rt.app.agent(rt.topics.matching_sources, name="leadstream.matching", concurrency=1)
     async def matching(stream: Any) -> None:
         # parts with the outputs, then the headers (the commit point) and part deletions: a
         # crash in between leaves parts ahead of their header, which readers ignore
-        await rt.consume(stream, handle, AGENT,
-                         phases=[[phase] for phase in write_phases(parties, parts)])
+        phases = [[phase] for phase in write_phases(parties, parts)]
+        if intake is not None:
+            await rt.consume_intake(intake, handle, AGENT, phases=phases)
+        else:
+            await rt.consume(stream, handle, AGENT, phases=phases)
 
     return matching
 
