@@ -65,6 +65,13 @@ def snapshot(app: Any, inputs: set[str]) -> str:
         parts.append("queues[" + " ".join(qs) + "]")
     except Exception as exc:
         parts.append(f"queues=?({exc!r})")
+    from streaming.faust_patches import INTAKE_ATTR
+
+    intake = getattr(app, INTAKE_ATTR, None)
+    if intake is not None:  # lists queued now; lists, records, full waits, dropped so far
+        lists, records, waits, dropped = intake.stats
+        parts.append(f"intake[q={intake.queue.qsize()} lists={lists} records={records} "
+                     f"waits={waits} dropped={dropped}]")
     return " ".join(parts)
 
 
