@@ -11,11 +11,14 @@ tests run the same object under Faust.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agents.runtime import Drain, Runtime
 from streaming.codecs import dumps
 from tables.batch import TableBatch
+
+if TYPE_CHECKING:
+    from tables.engine_internals import BatchIntake
 
 
 class AgentHandler:
@@ -24,6 +27,8 @@ class AgentHandler:
 
     #: the agent's name in logs, dead letters and report shares (`Runtime.consume`)
     agent: ClassVar[str]
+    #: INTAKE=batch: where the agent takes its records from instead of its Faust stream
+    intake: BatchIntake | None = None
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -50,7 +55,11 @@ class AgentHandler:
         self.rt.count_import(result)
 
     async def run(self, stream: Any) -> None:
-        await self.rt.consume(stream, self.handle, self.agent, phases=self.phases())
+        if self.intake is not None:
+            await self.rt.consume_intake(self.intake, self.handle, self.agent,
+                                         phases=self.phases())
+        else:
+            await self.rt.consume(stream, self.handle, self.agent, phases=self.phases())
 
     def declare(self, topic: Any, name: str) -> Any:
         """The Faust agent that runs this handler over `topic`: one per worker

@@ -203,6 +203,9 @@ def register(rt: Runtime) -> Any:
     handler = MatchingHandler(rt, TableBatch(rt.tables.parties),
                               TableBatch(rt.tables.party_parts))
     rt.app.on_partitions_assigned.connect(handler.on_partitions_assigned)
+    # INTAKE=batch: the records come in the fetched lists; the agent keeps the subscription
+    names = rt.topics.names
+    handler.intake = rt.intake([names.interactions, names.lead_updates, names.party_imports])
     return handler.declare(rt.topics.matching_sources, "leadstream.matching")
 
 

@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.outbox import send_records
 from agents.report_state import (
@@ -48,6 +48,9 @@ from streaming.topics import Topics
 from tables.batch import Record, TableBatch
 from tables.definitions import Tables
 from tables.engine_internals import kafka_producer
+
+if TYPE_CHECKING:
+    from tables.engine_internals import BatchIntake
 
 log = logging.getLogger("leadstream.agents")
 
@@ -286,26 +289,49 @@ class Runtime:
         results could not be sent) stops the worker: `fail_stop`."""
         max_n, within = self.settings.batch_max, self.settings.batch_within_ms / 1000.0
         async for events in stream.take_events(max_n, within):
-            task = asyncio.ensure_future(
-                self._run_batch(events, handle, agent, phases))
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                await asyncio.wait([task])
-                if not task.cancelled() and task.exception() is not None:
-                    self.fail_stop(agent, task.exception())  # type: ignore[arg-type]
-                raise
-            except Exception as exc:  # a record's own failure is dead-lettered in the batch
-                self.fail_stop(agent, exc)
-                raise
+            await self._finish(self._run_batch([e.message for e in events], handle, agent,
+                                               phases), agent)
 
-    async def _run_batch(self, events: list[Any], handle: Handler, agent: str,
-                         phases: Sequence[Sequence[Drain]]) -> None:
+    def intake(self, topics: Iterable[str]) -> BatchIntake | None:
+        """With INTAKE=batch, the `BatchIntake` that hands `topics`' fetched records to
+        `consume_intake` (installed before the app starts); None: take them as events."""
+        if self.settings.intake != "batch":
+            return None
+        from tables.engine_internals import install_intake
+
+        return install_intake(self.app, topics, self.settings.batch_max)
+
+    async def consume_intake(self, intake: BatchIntake, handle: Handler, agent: str,
+                             phases: Sequence[Sequence[Drain]] = ()) -> None:
+        """`consume` over the batches of a `BatchIntake` (the lists the fetch returned, no
+        Event per record): the same handling and phases; a batch's records are acked only once
+        its phases are done, so Faust commits past them only then."""
+        while True:
+            messages = await intake.take()
+            await self._finish(self._run_batch(messages, handle, agent, phases,
+                                               done=intake.done), agent)
+
+    async def _finish(self, batch: Awaitable[None], agent: str) -> None:
+        """Run a batch to its end even when the loop is cancelled (see `consume`)."""
+        task = asyncio.ensure_future(batch)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                self.fail_stop(agent, task.exception())  # type: ignore[arg-type]
+            raise
+        except Exception as exc:  # a record's own failure is dead-lettered in the batch
+            self.fail_stop(agent, exc)
+            raise
+
+    async def _run_batch(self, messages: list[Any], handle: Handler, agent: str,
+                         phases: Sequence[Sequence[Drain]],
+                         done: Callable[[list[Any]], None] | None = None) -> None:
         log = logging.getLogger(f"leadstream.agents.{agent}")
         _OUTBOX.set([])  # this task's own (the batch runs in a task of its own)
         shares = self._shares(agent)
-        for event in events:
-            message = event.message
+        for message in messages:
             if shares is not None:
                 _COUNTS.set(shares.counts_for(
                     message.partition, self.source(message.topic, message.partition),
@@ -325,7 +351,9 @@ class Runtime:
             steps[0].append((shares.batch, True, True))
         for i, tables in enumerate(steps):
             await self._send_outbox(tables, wait=i + 1 < len(steps))
-        metrics.BATCH_SIZE.labels(agent=agent).observe(len(events))
+        if done is not None:
+            done(messages)
+        metrics.BATCH_SIZE.labels(agent=agent).observe(len(messages))
 
 
     def _shares(self, agent: str) -> ReportShares | None:

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from tables.engine_internals import (
+    INTAKE_ATTR,
     aiokafka_consumer,
     committed_offset,
     fetch_position,
@@ -70,6 +71,11 @@ def snapshot(app: Any, inputs: set[str]) -> str:
         parts.append("queues[" + " ".join(qs) + "]")
     except Exception as exc:
         parts.append(f"queues=?({exc!r})")
+    intake = getattr(app, INTAKE_ATTR, None)
+    if intake is not None:  # lists queued now; lists, records, full waits, dropped so far
+        lists, records, waits, dropped = intake.stats
+        parts.append(f"intake[q={intake.queue.qsize()} lists={lists} records={records} "
+                     f"waits={waits} dropped={dropped}]")
     return " ".join(parts)
 
 

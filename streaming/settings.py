@@ -28,6 +28,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 EventLoop = Literal["asyncio", "uvloop"]
 Guarantee = Literal["at_least_once", "exactly_once"]
+Intake = Literal["events", "batch"]
 
 #: fetch wait (ms) with the embedded broker (docs/STREAMING.md); with BROKER_URL: Faust's own
 FETCH_WAIT_MS_EMBEDDED = 50
@@ -104,6 +105,9 @@ class Settings(BaseModel):
     batch_max: int = Field(500, ge=1, le=100_000, alias="BATCH_MAX")
     #: how long a batch waits for more records before it is handled (latency bound)
     batch_within_ms: float = Field(5.0, ge=0.0, le=10_000.0, alias="BATCH_WITHIN_MS")
+    #: how the matching agent takes its records: ``events`` through Faust's stream (one Event
+    #: each), ``batch`` in the lists the fetch returned (tables/engine_internals.py)
+    intake: Intake = Field("events", alias="INTAKE")
     #: event loop of the worker; unset: uvloop when installed, else asyncio
     event_loop: EventLoop | None = Field(None, alias="EVENT_LOOP")
     #: young-generation threshold of the garbage collector (ops/gc_tuning.py); 0: Python's
@@ -146,7 +150,8 @@ class Settings(BaseModel):
     def _upper(cls, v: Any) -> Any:
         return v.strip().upper() if isinstance(v, str) else v
 
-    @field_validator("event_loop", "log_format", "processing_guarantee", mode="before")
+    @field_validator("event_loop", "log_format", "processing_guarantee", "intake",
+                     mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v

@@ -73,13 +73,24 @@ Both are installed only while on (`apply`): with a real Kafka the worker runs Fa
   cannot block: flow not suspended, the app's flow control active, the producer buffer below
   its limit, the conductor not re-indexing, and every stream queue subscribed to the message's
   partition with room. Otherwise it takes the original path.
+
+Batch intake (INTAKE=batch; `BatchIntake`, `install_intake`): the drain hands the records of
+one agent's source topics to that agent in the lists the fetch returned, per partition, with
+no Event or stream built for them. Faust keeps the rest: a handed record is tracked
+(`Consumer.track_message`) when it is queued and acked (`Consumer.ack`) by `BatchIntake.done`
+once its batch's outputs and table writes are in Kafka, so Faust's commit never passes a
+record whose batch is not finished, and a rebalance's `wait_empty` waits for the running batch.
+The queue is a `FlowControlQueue` of ``app.flow_control``: a rebalance clears it (like Faust's
+stream queues; the cleared records are untracked, never acked, and fetched again from the
+committed offsets), and the drain waits while it is full (fetching paused). Batches fetched in
+an older consumer generation are dropped when taken.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -439,6 +450,9 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
     fast_path = OPTIONS.drain_fast_path
     deliverable = can_deliver_now
     stats = DRAIN_STATS
+    intake: BatchIntake | None = getattr(self.app, INTAKE_ATTR, None)
+    intake_topics = intake.topics if intake is not None else frozenset()
+    handed: dict[Any, list[Any]] = {}
 
     yield_every = 100
     num_since_yield = 0
@@ -471,7 +485,13 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        if fast_path and deliverable(self, tp):
+                        if message.topic in intake_topics:
+                            taken = handed.get(tp)
+                            if taken is None:
+                                handed[tp] = [message]
+                            else:
+                                taken.append(message)
+                        elif fast_path and deliverable(self, tp):
                             stats[0] += 1
                             await callback(message)
                         else:
@@ -487,6 +507,9 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
                             message.key,
                             message.value,
                         )
+                if handed:
+                    batches, handed = handed, {}
+                    await intake.hand_over(self, batches)  # type: ignore[union-attr]
                 unset_flag(flag_consumer_fetching)
 
     except self.consumer_stopped_errors:
@@ -510,6 +533,116 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
 
 #: messages delivered by [fast path, wait_first path] in this process (diagnostics, tests)
 DRAIN_STATS = [0, 0]
+
+
+# ---------------------------------------------------------------------------- batch intake
+#: the app attribute the drain finds its `BatchIntake` under
+INTAKE_ATTR = "_leadstream_intake"
+#: lists of at most `batch_max` records the intake queue holds before the drain waits
+INTAKE_QUEUE_LISTS = 8
+
+
+class BatchIntake:
+    """Fetched records of `topics` on their way from the drain to one agent loop, in lists
+    (one partition's records of one fetch, at most `batch_max` each); module docstring."""
+
+    def __init__(self, app: Any, topics: Iterable[str], batch_max: int,
+                 maxsize: int = INTAKE_QUEUE_LISTS) -> None:
+        self.app = app
+        self.topics = frozenset(topics)
+        self.batch_max = batch_max
+        #: unbounded as a Queue (no putters a `clear` could wake); `hand_over` keeps the bound
+        self.queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self.maxsize = maxsize
+        self._room = asyncio.Event()
+        #: [lists queued, records queued, waits on a full queue, records dropped unacked]
+        self.stats = [0, 0, 0, 0]
+        app.flow_control.manage_queue(self)  # cleared with Faust's stream queues
+
+    # -- the drain's side
+    async def hand_over(self, consumer: Any, fetched: Mapping[Any, list[Any]]) -> None:
+        """Queue `fetched` (partition -> records in offset order), tracked, in lists of at
+        most `batch_max`; waits while the queue is full. A rebalance that starts meanwhile
+        drops what is not queued yet (untracked: fetched again from the committed offset)."""
+        flow = self.app.flow_control
+        suspended = consumer.suspend_flow
+        step = self.batch_max
+        for records in fetched.values():
+            for i in range(0, len(records), step):
+                if suspended.is_set() or not flow.is_active():
+                    self.stats[3] += len(records) - i
+                    return
+                chunk = records[i:i + step]
+                track = consumer.track_message
+                for m in chunk:
+                    m.tracked = True
+                    track(m)
+                if self.queue.qsize() >= self.maxsize:
+                    self.stats[2] += 1
+                    await consumer.wait_first(self._wait_room(), suspended.wait())
+                    if suspended.is_set() or not flow.is_active() or consumer.should_stop:
+                        self._untrack(chunk)
+                        self.stats[3] += len(records) - i
+                        return
+                self.queue.put_nowait(chunk)
+                self.stats[0] += 1
+                self.stats[1] += len(chunk)
+
+    async def _wait_room(self) -> None:
+        while self.queue.qsize() >= self.maxsize:
+            self._room.clear()
+            await self._room.wait()
+
+    def clear(self) -> None:
+        """`FlowControlEvent.clear` (rebalance): drop the queued lists, untracked."""
+        while not self.queue.empty():
+            chunk = self.queue.get_nowait()
+            self._untrack(chunk)
+            self.stats[3] += len(chunk)
+        self._room.set()
+
+    def _untrack(self, records: Iterable[Any]) -> None:
+        unacked = self.app.consumer._unacked_messages
+        for m in records:
+            m.tracked = False
+            unacked.discard(m)
+
+    # -- the agent's side
+    async def take(self) -> list[Any]:
+        """The next batch: the queued lists (at least one; more while they are below
+        `batch_max` together) of the current consumer generation, in queue order."""
+        while True:
+            batch = list(await self.queue.get())
+            while len(batch) < self.batch_max and not self.queue.empty():
+                batch.extend(self.queue.get_nowait())
+            self._room.set()
+            generation = self.app.consumer_generation_id
+            if not self.app.flow_control.is_active():
+                stale = batch
+            else:
+                stale = [m for m in batch if m.generation_id != generation]
+            if not stale:
+                return batch
+            self._untrack(stale)
+            self.stats[3] += len(stale)
+            if len(stale) < len(batch):
+                return [m for m in batch if m.generation_id == generation]
+
+    def done(self, batch: Iterable[Any]) -> None:
+        """Ack a finished batch's records: Faust may commit past them now."""
+        ack = self.app.consumer.ack
+        for m in batch:
+            ack(m)
+
+
+def install_intake(app: Any, topics: Iterable[str], batch_max: int) -> BatchIntake:
+    """Hand `topics`' records to a `BatchIntake` instead of Faust's streams (the agent that
+    subscribes to them then takes its batches from the intake, never from its stream)."""
+    intake = BatchIntake(app, topics, batch_max)
+    setattr(app, INTAKE_ATTR, intake)
+    log.info("batch intake (INTAKE=batch) for %s, batches of up to %d records",
+             ", ".join(sorted(intake.topics)), batch_max)
+    return intake
 
 _applied = False
 

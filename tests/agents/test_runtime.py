@@ -215,3 +215,85 @@ async def test_a_phase_waits_for_every_record_batch_of_a_partition() -> None:
     await _settle()
     assert broker.topics()[2:] == ["headers-put"]
     await asyncio.wait_for(task, 1)
+
+
+class _Intake:
+    """Stands for tables.engine_internals.BatchIntake: hands out `batches`, then waits; `done`
+    records what was acked."""
+
+    def __init__(self, batches: list[list[Any]]) -> None:
+        self.batches = batches
+        self.acked: list[int] = []
+
+    async def take(self) -> list[Any]:
+        if not self.batches:
+            await asyncio.Event().wait()
+        return self.batches.pop(0)
+
+    def done(self, batch: list[Any]) -> None:
+        self.acked += [m.offset for m in batch]
+
+
+def _message(offset: int) -> Any:
+    return _event(offset).message
+
+
+async def test_intake_batch_is_acked_only_after_its_phases() -> None:
+    broker = _Broker()
+    app = SimpleNamespace(producer=SimpleNamespace(_ensure_producer=lambda: broker))
+    rt = Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
+                 topics=None, tables=None)  # type: ignore[arg-type]
+    handled: list[int] = []
+
+    async def handle(message: Any, received: float) -> None:
+        handled.append(message.offset)
+        await rt.send("outcomes", message.key, message.value, partition=0)
+
+    intake = _Intake([[_message(0), _message(1)], [_message(2)]])
+    phases: Any = [[(_Table("parts"), True, False)], [(_Table("headers"), True, True)]]
+    task = asyncio.ensure_future(
+        rt.consume_intake(intake, handle, "t", phases))  # type: ignore[arg-type]
+    await _settle()
+    assert handled == [0, 1] and intake.acked == []  # outputs not in the broker yet
+    broker.ack_all()
+    await _settle()
+    assert broker.topics() == ["outcomes", "parts-put", "headers-put",  # batch 1
+                               "outcomes", "parts-put"]  # batch 2, first phase
+    assert intake.acked == [0, 1]  # the last phase is handed to the producer: Faust flushes
+    assert handled == [0, 1, 2]  # the next batch runs; its outputs are not acknowledged yet
+    broker.ack_all()
+    await _settle()
+    assert intake.acked == [0, 1, 2]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_unsendable_intake_batch_is_never_acked() -> None:
+    rt = _runtime()
+    stops: list[tuple[str, BaseException]] = []
+    rt.fail_stop = lambda agent, exc: stops.append((agent, exc))
+
+    async def handle(message: Any, received: float) -> None:
+        await rt.send("out", message.key, message.value)
+
+    intake = _Intake([[_message(0)], [_message(1)]])
+    with pytest.raises(KafkaConnectionError):
+        await rt.consume_intake(intake, handle, "test")  # type: ignore[arg-type]
+    assert intake.acked == [] and len(intake.batches) == 1
+    assert [(a, type(e)) for a, e in stops] == [("test", KafkaConnectionError)]
+
+
+async def test_intake_is_installed_only_with_intake_batch() -> None:
+    from mode.utils.queues import FlowControlEvent
+
+    from tables.engine_internals import INTAKE_ATTR, BatchIntake
+
+    app = SimpleNamespace(flow_control=FlowControlEvent())
+    rt = Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
+                 topics=None, tables=None)  # type: ignore[arg-type]
+    assert rt.intake(["a"]) is None and not hasattr(app, INTAKE_ATTR)
+    rt.settings = load_settings({"INTAKE": "Batch", "BATCH_MAX": "7"})
+    intake = rt.intake(["a", "b"])
+    assert isinstance(intake, BatchIntake) and getattr(app, INTAKE_ATTR) is intake
+    assert intake.topics == {"a", "b"} and intake.batch_max == 7

@@ -216,3 +216,25 @@ def test_processing_guarantee() -> None:
     assert err.value.errors[0].startswith("PROCESSING_GUARANTEE: exactly_once needs BROKER_URL")
     with pytest.raises(SettingsError, match="PROCESSING_GUARANTEE"):
         load_settings({"BROKER_URL": "kafka://k:9092", "PROCESSING_GUARANTEE": "twice"})
+
+
+def test_intake_setting() -> None:
+    assert load_settings({}).intake == "events"
+    assert load_settings({"INTAKE": " Batch "}).intake == "batch"
+    with pytest.raises(SettingsError, match="INTAKE"):
+        load_settings({"INTAKE": "records"})
+
+
+def test_batch_intake_is_installed_for_the_matching_sources(tmp_path: Path) -> None:
+    from job.app import create_app
+    from rules.holder import RulesHolder
+    from rules.loader import load_rules_file
+    from tables.engine_internals import INTAKE_ATTR
+
+    rules = RulesHolder(load_rules_file("config/rules.yaml"))
+    env = {"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.", "DATA_DIR": str(tmp_path)}
+    assert getattr(create_app(load_settings(env), rules), INTAKE_ATTR, None) is None
+    app = create_app(load_settings({**env, "INTAKE": "batch"}), rules)
+    intake = getattr(app, INTAKE_ATTR)
+    assert intake.topics == {"x.interactions", "x.lead-updates",
+                             "x.leadstream-party-imports"}
