@@ -233,7 +233,7 @@ def read_time(doc: Mapping[str, Any], name: str, errors: list[str], *, rules: Ru
 
 
 def future_ok(ts: float, rules: Rules, now: float | None) -> bool:
-    return now is None or ts <= now + float(rules.profiles.max_future_skew_hours) * 3600.0
+    return now is None or ts <= now + rules.future_skew_seconds
 
 
 def build_interaction(doc: Mapping[str, Any], rules: Rules, now: float | None = None,

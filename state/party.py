@@ -104,7 +104,7 @@ def part_key(party_id: str, kind: str, ident: str | int) -> bytes:
     return len(p).to_bytes(2, "big") + p + kind.encode() + ib
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class PendingEntry:
     """An interaction waiting in the party's window."""
 
@@ -137,7 +137,7 @@ class PendingEntry:
                    v[11] if len(v) > 11 else None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class LeadRef:
     """What matching and import dedupe need to know of a party's lead. The interactions
     linked to it are marked in their id records (a part each), not kept here."""
@@ -188,7 +188,7 @@ def _grow(partials: tuple[float, ...], x: float) -> tuple[float, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class ScoreSum:
     """The window's score sum, kept exact under additions and removals in any order: the
     int scores as an int, the float scores as an exact expansion (`partials`), plus the
