@@ -10,7 +10,7 @@ from state.party import LeadRef
 def link_candidates(leads: tuple[LeadRef, ...], it: Interaction, rules: Rules) -> list[LeadRef]:
     """Open leads created no earlier than occurred_at - lookback (and same contact, for B2B)."""
     earliest = it.ts - rules.lookback_seconds
-    same_contact = rules.config.profiles.match_b2b_lead_contact and it.contact_id is not None
+    same_contact = rules.b2b_contact and it.contact_id is not None
     return [
         lr for lr in leads
         if lr.status in rules.open_statuses

@@ -7,7 +7,6 @@ records to emit. The streaming job and `simulate` both call it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from core import window as win
 from core.linking import choose_lead
@@ -54,21 +53,11 @@ def _remembered(state: PartyState, it: Interaction, rules: Rules) -> PartyState:
     return d.freeze()
 
 
-def _dims(it: Interaction) -> dict[str, Any]:
-    """The interaction's attribution, carried on its outcomes for the report."""
-    return {"interaction_type": it.type, "source_code": it.source_code,
-            "occurred_at": it.occurred_at}
-
-
-def _entry_dims(e: PendingEntry) -> dict[str, Any]:
-    return {"interaction_type": e.type, "source_code": e.source_code,
-            "occurred_at": e.occurred_at}
-
-
 def _simple(state: PartyState, it: Interaction, rules: Rules, code: OutcomeCode,
             remember: bool = True) -> MatchDecision:
     out = Outcome(it.interaction_id, code, it.party_id, rules_version=rules.version,
-                  **_dims(it))
+                  interaction_type=it.type, source_code=it.source_code,
+                  occurred_at=it.occurred_at)
     return MatchDecision(_remembered(state, it, rules) if remember else state, [out])
 
 
@@ -83,7 +72,7 @@ def create_lead(entries: tuple[PendingEntry, ...], trigger: PendingEntry, party_
     return Lead(
         lead_id=lead_id_for(party_id, trigger.interaction_id),
         party_id=party_id,
-        status=rules.config.profiles.default_lead_status,
+        status=rules.default_status,
         created_at=trigger.occurred_at,
         created_ts=trigger.ts,
         contact_id=trigger.contact_id,
@@ -118,65 +107,64 @@ def match_interaction(state: PartyState, it: Interaction, rules: Rules) -> Match
 
     version = rules.version
     lookback = rules.lookback_seconds
+    iid, pid, itype, src, at = (it.interaction_id, it.party_id, it.type, it.source_code,
+                                it.occurred_at)
+    score, rs_id = scored.score, scored.rule_set_id
     if state.watermark is not None and it.ts < state.watermark - lookback:
         # Older than the ids we remember (the lookback behind the party's newest interaction):
         # it cannot be told from a forgotten duplicate, so it neither links nor joins.
         return MatchDecision(_remembered(state, it, rules), [Outcome(
-            it.interaction_id, OutcomeCode.EXPIRED, it.party_id, scored.score, None,
-            scored.rule_set_id, version, reason=BEYOND_HORIZON, **_dims(it))])
+            iid, OutcomeCode.EXPIRED, pid, score, None, rs_id, version, BEYOND_HORIZON,
+            interaction_type=itype, source_code=src, occurred_at=at)])
     lead = choose_lead(state.leads, it, rules) if state.leads else None
     if lead is not None:
-        d = state.edit(it.party_id)
-        d.remember(it.interaction_id, it.ts, lookback, lead_id=lead.lead_id)
+        d = state.edit(pid)
+        d.remember(iid, it.ts, lookback, lead_id=lead.lead_id)
+        link = Link(iid, lead.lead_id, score, rs_id, version, at, party_id=pid,
+                    interaction_type=itype, source_code=src, occurred_at=at)
+        # the lead event carries its links (the lead's timeline), as `with_links` would
         return MatchDecision(
             d.freeze(),
-            [Outcome(it.interaction_id, OutcomeCode.LINKED, it.party_id, scored.score,
-                     lead.lead_id, scored.rule_set_id, version, **_dims(it))],
-            [Link(it.interaction_id, lead.lead_id, scored.score, scored.rule_set_id, version,
-                  it.occurred_at, party_id=it.party_id, interaction_type=it.type,
-                  source_code=it.source_code, occurred_at=it.occurred_at)],
-            [LeadEvent(LeadEventKind.LINKED, lead.lead_id, it.party_id, it.occurred_at, version,
-                       interaction_id=it.interaction_id, score=scored.score)],
+            [Outcome(iid, OutcomeCode.LINKED, pid, score, lead.lead_id, rs_id, version,
+                     interaction_type=itype, source_code=src, occurred_at=at)],
+            [link],
+            [LeadEvent(LeadEventKind.LINKED, lead.lead_id, pid, at, version,
+                       interaction_id=iid, score=score, links=(link.to_json(),))],
         )
 
-    entry = PendingEntry(
-        it.interaction_id, it.occurred_at, it.ts, state.seq, scored.score, scored.rule_set_id,
-        version, it.contact_id, it.country, it.source_code, it.attributes, it.type,
-    )
-    d = state.edit(it.party_id)
-    step = win.agg_stored(d, entry, lookback, rules.config.profiles.interaction_score_threshold)
+    entry = PendingEntry(iid, at, it.ts, state.seq, score, rs_id, version, it.contact_id,
+                         it.country, src, it.attributes, itype)
+    d = state.edit(pid)
+    step = win.agg_stored(d, entry, lookback, rules.threshold)
     outcomes = [
-        Outcome(e.interaction_id, OutcomeCode.EXPIRED, it.party_id, e.score, None,
-                e.rule_set_id, e.rules_version, was_pending=True, **_entry_dims(e))
+        Outcome(e.interaction_id, OutcomeCode.EXPIRED, pid, e.score, None, e.rule_set_id,
+                e.rules_version, was_pending=True, interaction_type=e.type,
+                source_code=e.source_code, occurred_at=e.occurred_at)
         for e in step.expired
     ]
-    if step.entry_expired:
-        outcomes.append(Outcome(it.interaction_id, OutcomeCode.EXPIRED, it.party_id,
-                                scored.score, None, scored.rule_set_id, version, **_dims(it)))
-        d.remember(it.interaction_id, it.ts, lookback)
-        return MatchDecision(d.freeze(), outcomes)
-    if not step.fired:
-        outcomes.append(Outcome(it.interaction_id, OutcomeCode.PENDING, it.party_id,
-                                scored.score, None, scored.rule_set_id, version, **_dims(it)))
-        d.remember(it.interaction_id, it.ts, lookback, entry=entry)
+    if step.entry_expired or not step.fired:
+        code = OutcomeCode.EXPIRED if step.entry_expired else OutcomeCode.PENDING
+        outcomes.append(Outcome(iid, code, pid, score, None, rs_id, version,
+                                interaction_type=itype, source_code=src, occurred_at=at))
+        d.remember(iid, it.ts, lookback, entry=None if step.entry_expired else entry)
         return MatchDecision(d.freeze(), outcomes)
 
-    new = create_lead(step.fired, entry, it.party_id, rules)
+    new = create_lead(step.fired, entry, pid, rules)
     links = []
     for e in sorted(step.fired, key=lambda e: (e.ts, e.seq)):
         trigger = e is entry
-        outcomes.append(Outcome(e.interaction_id, OutcomeCode.LINKED, it.party_id, e.score,
+        outcomes.append(Outcome(e.interaction_id, OutcomeCode.LINKED, pid, e.score,
                                 new.lead_id, e.rule_set_id, e.rules_version,
                                 created_lead=True, was_pending=not trigger,
-                                lead_source_code=new.source_code, **_entry_dims(e)))
+                                interaction_type=e.type, source_code=e.source_code,
+                                occurred_at=e.occurred_at, lead_source_code=new.source_code))
         links.append(Link(e.interaction_id, new.lead_id, e.score, e.rule_set_id,
-                          e.rules_version, it.occurred_at, party_id=it.party_id,
-                          interaction_type=e.type, source_code=e.source_code,
-                          occurred_at=e.occurred_at))
+                          e.rules_version, at, party_id=pid, interaction_type=e.type,
+                          source_code=e.source_code, occurred_at=e.occurred_at))
         if not trigger:
             d.mark_linked(e.interaction_id, new.lead_id, pending=False)
-    event = LeadEvent(LeadEventKind.CREATED, new.lead_id, it.party_id, it.occurred_at, version,
-                      lead=new)
-    d.remember(it.interaction_id, it.ts, lookback, lead_id=new.lead_id)
+    event = LeadEvent(LeadEventKind.CREATED, new.lead_id, pid, at, version, lead=new,
+                      links=tuple(lk.to_json() for lk in links))
+    d.remember(iid, it.ts, lookback, lead_id=new.lead_id)
     d.leads = (*d.leads, lead_ref(new))
     return MatchDecision(d.freeze(), outcomes, links, [event])

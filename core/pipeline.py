@@ -67,8 +67,9 @@ def handle_interaction(raw: Raw, rules: Rules, load: StateLoader,
     except InvalidRecord as err:
         return Handled(err.party_id, None, [rejected(err, rules)], error=err)
     decision: MatchDecision = match_interaction(load(it.party_id), it, rules)
+    # matching attaches each lead event's links itself (`with_links` is for imports)
     return Handled(it.party_id, decision.state, decision.outcomes, decision.links,
-                   with_links(decision.lead_events, decision.links, it))
+                   decision.lead_events)
 
 
 def with_links(events: list[LeadEvent], links: list[Link],

@@ -68,36 +68,67 @@ def utc_day(ts: str | None) -> str:
     return dt.astimezone(UTC).date().isoformat()
 
 
+_DAYS: dict[str, str] = {}  # (local date and hour, whole-hour offset) -> UTC date
+
+
+def _valid_utc_day(ts: str | None) -> str:
+    """`utc_day` of a timestamp validation accepted (an outcome's `occurred_at`). With a
+    whole-hour offset the UTC date depends only on the local date, the hour and the offset,
+    so those key a cache: one parse per hour and offset instead of one per outcome."""
+    if (ts and len(ts) >= 19 and ts[4] == "-" and ts[7] == "-" and ts[10] in "T "
+            and ts[13] == ":" and ts[-6] in "+-" and ts[-3:] == ":00"):
+        key = ts[:13] + ts[-6:]
+        day = _DAYS.get(key)
+        if day is None:
+            if len(_DAYS) >= 1 << 16:
+                _DAYS.clear()
+            day = _DAYS[key] = utc_day(ts)
+        return day
+    return utc_day(ts)
+
+
 def _dim(report: Report, section: str, key: str | None, column: str) -> None:
     row = report[section].setdefault(key if key else NONE_KEY, dict.fromkeys(DIM_COLUMNS, 0))
     row[column] += 1
 
 
-def _dims(report: Report, o: Outcome, column: str) -> None:
-    _dim(report, "by_source_code", o.source_code, column)
-    _dim(report, "by_interaction_type", o.interaction_type, column)
-    _dim(report, "by_day", utc_day(o.occurred_at), column)
+def _rows(report: Report, o: Outcome) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """The outcome's rows of `by_source_code`, `by_interaction_type` and `by_day`."""
+    by_src, by_type, by_day = (report["by_source_code"], report["by_interaction_type"],
+                               report["by_day"])
+    src, typ = o.source_code or NONE_KEY, o.interaction_type or NONE_KEY
+    day = _valid_utc_day(o.occurred_at)
+    return (by_src.get(src) or by_src.setdefault(src, dict.fromkeys(DIM_COLUMNS, 0)),
+            by_type.get(typ) or by_type.setdefault(typ, dict.fromkeys(DIM_COLUMNS, 0)),
+            by_day.get(day) or by_day.setdefault(day, dict.fromkeys(DIM_COLUMNS, 0)))
 
 
 def agg(report: Report, outcome: Outcome) -> Report:
     """Fold one emitted outcome record into the report (mutates and returns it)."""
     code, rs = outcome.outcome, outcome.rule_set_id
     valid = code is not OutcomeCode.REJECTED
+    rows = _rows(report, outcome) if valid and (
+        not outcome.was_pending or code is OutcomeCode.LINKED) else None
     if outcome.was_pending:
         _bump(report, rs, "pending", -1)
     else:
         report["total"]["interactions"] += 1
-        if valid:
-            _dims(report, outcome, "interactions")
-        if outcome.score is not None and valid:
-            _bump(report, rs, "scored")
-            _dims(report, outcome, "scored")
+        if rows is not None:
+            scored = outcome.score is not None
+            for row in rows:
+                row["interactions"] += 1
+                if scored:
+                    row["scored"] += 1
+            if scored:
+                _bump(report, rs, "scored")
     if code is OutcomeCode.PENDING:
         _bump(report, rs, "pending")
     elif code is OutcomeCode.EXPIRED:
         _bump(report, rs, "expired")
     elif code is OutcomeCode.LINKED:
-        _dims(report, outcome, "linked")
+        assert rows is not None
+        for row in rows:
+            row["linked"] += 1
         if not outcome.created_lead:
             _bump(report, rs, "linked_existing")
         else:
@@ -105,8 +136,8 @@ def agg(report: Report, outcome: Outcome) -> Report:
             if not outcome.was_pending:
                 _bump(report, rs, "leads_created")
                 _dim(report, "by_source_code", outcome.lead_source_code, "leads_created")
-                _dim(report, "by_interaction_type", outcome.interaction_type, "leads_created")
-                _dim(report, "by_day", utc_day(outcome.occurred_at), "leads_created")
+                rows[1]["leads_created"] += 1
+                rows[2]["leads_created"] += 1
     else:
         report["total"][code.value.lower()] += 1
     return report

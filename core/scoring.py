@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
-from models.records import Interaction, Score
-from rules.compiled import Rules, ScoringSet
+from models.records import Interaction
+from rules.compiled import Rules, Scored, ScoringSet
 from rules.conditions import Lookup, evaluate_all, make_lookup
 
-
-@dataclass(slots=True)  # a transient result (not frozen: a frozen __init__ costs ~4x)
-class Scored:
-    score: Score
-    rule_set_id: str
+__all__ = ["Scored", "eligible_sets", "score_interaction"]
 
 
 def eligible_sets(it: Interaction, rules: Rules) -> list[ScoringSet]:
@@ -31,9 +26,13 @@ def score_interaction(it: Interaction, rules: Rules) -> Scored | None:
     """Highest precedence, then highest score for the type, then smallest id; floor applied.
 
     The same choice as the best of `eligible_sets`: `rules.scoring_order` lists the sets for
-    the type best first, so the first eligible one wins. The date and the guard lookup are
+    the type best first, so the first eligible one wins (when that one has no dates and no
+    guard, `rules.plain_scores` has the answer ready). The date and the guard lookup are
     only built when a set needs them.
     """
+    ready = rules.plain_scores.get(it.type)
+    if ready is not None:
+        return ready
     day: date | None = None
     lookup: Lookup | None = None
     for s in rules.scoring_order.get(it.type, ()):
@@ -48,7 +47,7 @@ def score_interaction(it: Interaction, rules: Rules) -> Scored | None:
             if not evaluate_all(s.guard, lookup):
                 continue
         score = s.scores[it.type]
-        floor = rules.config.profiles.default_interaction_score
+        floor = rules.score_floor
         if floor is not None and score < floor:
             score = floor
         return Scored(score, s.id)

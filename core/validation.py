@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from models.records import Interaction
 from models.timefmt import BadTimestamp, parse_ts
@@ -233,7 +233,55 @@ def read_time(doc: Mapping[str, Any], name: str, errors: list[str], *, rules: Ru
 
 
 def future_ok(ts: float, rules: Rules, now: float | None) -> bool:
-    return now is None or ts <= now + float(rules.profiles.max_future_skew_hours) * 3600.0
+    return now is None or ts <= now + rules.future_skew_seconds
+
+
+def _plain_id(v: Any) -> bool:
+    return type(v) is str and 0 < len(v) <= MAX_ID_LEN
+
+
+def _optional_text(v: Any) -> bool:
+    return v is None or (type(v) is str and len(v) <= MAX_ID_LEN)
+
+
+def _clean_interaction(doc: Mapping[str, Any], rules: Rules,
+                       now: float | None) -> Interaction | None:
+    """`build_interaction` of a record with nothing to report, in one pass of plain checks;
+    None when anything is unusual (the full path then decides, and words the problems).
+    Every check here is one the full path makes, so both give the same Interaction."""
+    iid, pid, itype = doc.get("interaction_id"), doc.get("party_id"), doc.get("type")
+    occurred, contact, country = doc.get("occurred_at"), doc.get("contact_id"), doc.get("country")
+    source, attributes = doc.get("source_code"), doc.get("attributes")
+    if not (_plain_id(iid) and _plain_id(pid) and _plain_id(itype)
+            and _optional_text(contact) and _optional_text(source)
+            and type(occurred) is str and occurred):
+        return None
+    itype = cast(str, itype).upper()
+    if itype not in rules.known_types:
+        return None
+    if country is not None and country != "":
+        if not (type(country) is str and len(country) == 2 and country.isascii()
+                and country.isalpha()):
+            return None
+        country = country.upper()
+    if attributes is not None:
+        if type(attributes) is not dict:
+            return None
+        for v in attributes.values():
+            if isinstance(v, Mapping | list | tuple):
+                if too_deep(attributes, MAX_ATTRIBUTE_DEPTH):
+                    return None
+                break
+        attributes = dict(attributes)
+    try:
+        at, ts, day = parse_ts(occurred, "occurred_at")
+    except BadTimestamp:
+        return None
+    if not future_ok(ts, rules, now):
+        return None
+    return Interaction(cast(str, iid), cast(str, pid), itype, at, ts, day.toordinal(),
+                       contact or None, country or None, source.upper() if source else None,
+                       attributes or {})
 
 
 def build_interaction(doc: Mapping[str, Any], rules: Rules, now: float | None = None,
@@ -241,6 +289,9 @@ def build_interaction(doc: Mapping[str, Any], rules: Rules, now: float | None = 
     """Validate a decoded record against the contract and the known interaction types.
 
     `names` renames fields in messages (a feed record's own field names)."""
+    clean = _clean_interaction(doc, rules, now)
+    if clean is not None:
+        return clean
     errors = Problems()
     interaction_id = read_id(doc, "interaction_id", errors)
     party_id = read_id(doc, "party_id", errors)

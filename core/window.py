@@ -15,7 +15,7 @@ from state.party import Draft, PendingEntry, expiry_cutoff
 Window = tuple[PendingEntry, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class WindowStep:
     window: Window                      # the window after this step
     expired: tuple[PendingEntry, ...]   # pending entries that left as EXPIRED
@@ -53,7 +53,7 @@ def agg(window: Window, entry: PendingEntry, lookback_s: float, threshold: Score
 # a lead) and for the entries that expire (each expires once).
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class StoredStep:
     expired: tuple[PendingEntry, ...]   # pending entries that left as EXPIRED, window order
     entry_expired: bool                 # the new entry was too old to join

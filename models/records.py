@@ -33,7 +33,7 @@ def short_hash(*parts: str, n: int = 20) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:n]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class Interaction:
     """A validated canonical interaction."""
 
@@ -148,7 +148,7 @@ class Lead:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class Link:
     """[AML_INTERACTION_LEADS] an interaction contributed to a lead."""
 
@@ -181,7 +181,7 @@ class Link:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class Outcome:
     """What happened to one interaction; PENDING may later be followed by LINKED or EXPIRED."""
 
@@ -233,7 +233,7 @@ class Trigger(StrEnum):
     EDIT = "EDIT"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class LeadEvent:
     """What matching tells processing; `at` is the evaluation time (event time)."""
 

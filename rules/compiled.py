@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from rules.conditions import Condition, refers_to
 from rules.schema import (
@@ -82,6 +82,14 @@ class CompiledTerritory:
     members: tuple[CompiledMember, ...]
 
 
+class Scored(NamedTuple):
+    """The score an interaction gets and the rule set that gave it (a tuple: made per record,
+    or taken ready-made from `Rules.plain_scores`)."""
+
+    score: int | float
+    rule_set_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     """A validated config with its version and precomputed lookups."""
@@ -110,6 +118,17 @@ class Rules:
     # assignment.territories, highest precedence first, then smallest id (CONTRACT §11)
     territories: tuple[CompiledTerritory, ...] = ()
     fallback: str | None = None
+    # Read per record, so kept here as plain fields (not `config.profiles.*` chains):
+    # profiles.interaction_score_threshold, default_interaction_score, max_future_skew_hours
+    # (in seconds), match_b2b_lead_contact and default_lead_status.
+    threshold: int | float = 20
+    score_floor: int | float | None = None
+    future_skew_seconds: float = 24 * 3600.0
+    b2b_contact: bool = False
+    default_status: str = "NEW"
+    # Per interaction type whose best scoring set has no dates and no guard (so it always
+    # wins): its score, floor applied, ready made. Other types walk `scoring_order`.
+    plain_scores: dict[str, Scored] = field(default_factory=dict)
 
     @property
     def profiles(self) -> Profiles:
@@ -160,6 +179,17 @@ def _scoring_order(sets: tuple[ScoringSet, ...]) -> dict[str, tuple[ScoringSet, 
     }
 
 
+def _plain_scores(order: dict[str, tuple[ScoringSet, ...]],
+                  floor: int | float | None) -> dict[str, Scored]:
+    out = {}
+    for t, sets in order.items():
+        s = sets[0]
+        if s.start_date is None and s.end_date is None and not s.guard:
+            score = s.scores[t]
+            out[t] = Scored(floor if floor is not None and score < floor else score, s.id)
+    return out
+
+
 def _territories(config: RulesConfig) -> tuple[CompiledTerritory, ...]:
     out = (
         CompiledTerritory(
@@ -177,6 +207,8 @@ def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Ru
     engines = {
         e: tuple(_processing_set(rs) for rs in getattr(config.processing, e)) for e in ENGINES
     }
+    order = _scoring_order(scoring_sets)
+    prof = config.profiles
     return Rules(
         config=config,
         version=version,
@@ -190,11 +222,17 @@ def compile_rules(config: RulesConfig, version: str, source: str = "file") -> Ru
         engines=engines,
         guests=frozenset(config.profiles.guest_party_ids),
         lookback_seconds=config.profiles.lead_interaction_lookback_days * 86400.0,
-        scoring_order=_scoring_order(scoring_sets),
+        scoring_order=order,
         score_dependent_sets=tuple(
             ps for e in ENGINES for ps in engines[e] if ps.active and ps.uses_interaction_score
         ),
         attribute_codes={k: tuple(v) for k, v in config.processing.attribute_codes.items()},
         territories=_territories(config),
         fallback=config.assignment.fallback,
+        threshold=prof.interaction_score_threshold,
+        score_floor=prof.default_interaction_score,
+        future_skew_seconds=float(prof.max_future_skew_hours) * 3600.0,
+        b2b_contact=prof.match_b2b_lead_contact,
+        default_status=prof.default_lead_status,
+        plain_scores=_plain_scores(order, prof.default_interaction_score),
     )

@@ -76,6 +76,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -104,7 +105,7 @@ def part_key(party_id: str, kind: str, ident: str | int) -> bytes:
     return len(p).to_bytes(2, "big") + p + kind.encode() + ib
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class PendingEntry:
     """An interaction waiting in the party's window."""
 
@@ -137,7 +138,7 @@ class PendingEntry:
                    v[11] if len(v) > 11 else None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class LeadRef:
     """What matching and import dedupe need to know of a party's lead. The interactions
     linked to it are marked in their id records (a part each), not kept here."""
@@ -188,7 +189,7 @@ def _grow(partials: tuple[float, ...], x: float) -> tuple[float, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never mutated; not frozen: a frozen __init__ costs ~4x
 class ScoreSum:
     """The window's score sum, kept exact under additions and removals in any order: the
     int scores as an int, the float scores as an exact expansion (`partials`), plus the
@@ -201,8 +202,19 @@ class ScoreSum:
 
     def add(self, score: Score, sign: int = 1) -> ScoreSum:
         if isinstance(score, int):
-            return ScoreSum(self.ints + sign * score, self.partials, self.floats,
-                            _grow(self.abs_partials, float(sign * abs(score))))
+            a = float(sign * abs(score))
+            ap = self.abs_partials
+            if not ap:
+                return ScoreSum(self.ints + sign * score, self.partials, self.floats,
+                                (a,) if a else ())
+            if len(ap) == 1:  # `_grow` of one partial, spelled out (the usual case)
+                x, y = (ap[0], a) if abs(a) < abs(ap[0]) else (a, ap[0])
+                hi = x + y
+                lo = y - (hi - x)
+                grown: tuple[float, ...] = (lo, hi) if lo else (hi,) if hi else ()
+            else:
+                grown = _grow(ap, a)
+            return ScoreSum(self.ints + sign * score, self.partials, self.floats, grown)
         return ScoreSum(self.ints, _grow(self.partials, sign * score), self.floats + sign,
                         _grow(self.abs_partials, sign * abs(score)))
 
@@ -384,6 +396,8 @@ class PartyState:
     def knows(self, interaction_id: str) -> bool:
         """Whether the id is seen within the lookback, pending, or linked to a lead: it has a
         record (one part read)."""
+        if self.inline is not None:  # a small party: its records are in the header
+            return REC + interaction_id in self.inline
         return self.reader().record(interaction_id) is not None
 
     def window_entries(self) -> list[PendingEntry]:
@@ -622,10 +636,17 @@ def _ident(name: str) -> str | int:
     return int(name[1:]) if name[0] == PAGE else name[1:]
 
 
+_ts = itemgetter(0)
+
+
+def _ts_seq(item: list[Any]) -> tuple[Any, Any]:
+    return (item[0], item[1])
+
+
 def _key_cost(items: list[Any], level: int) -> int:
     if level:
         return len(items) * _SEP_COST
-    return sum(_KEY_COST + len(k[2]) for k in items)
+    return _KEY_COST * len(items) + sum([len(k[2]) for k in items])
 
 
 class Draft:
@@ -738,7 +759,9 @@ class Draft:
         level, items = self.get(PAGE, pid)
         before = items
         k = (key[0], key[1])
-        at = bisect_right([(x[0], x[1]) for x in items], k)
+        last = items[-1]
+        # keys mostly come in event-time order: after the page's last, no bisect needed
+        at = len(items) if (last[0], last[1]) <= k else bisect_right(items, k, key=_ts_seq)
         if level == 0:
             items = [*items[:at], key, *items[at:]]
         else:
@@ -786,7 +809,7 @@ class Draft:
     def _pop(self, pid: int, cutoff: float, out: list[list[Any]]) -> bool:
         level, items = self.get(PAGE, pid)
         if level == 0:
-            j = bisect_left([x[0] for x in items], cutoff)
+            j = bisect_left(items, cutoff, key=_ts)
             out.extend(items[:j])
             if j == len(items):
                 self.put(PAGE, pid, None)
