@@ -10,12 +10,20 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.types import TP
 
 from tables import engine_internals
-from tables.engine_internals import BatchIntake, install_intake
+from tables.engine_internals import BatchIntake, PatchOptions, install_intake
 
 A, B, OTHER = TP("in", 0), TP("in", 1), TP("other", 0)
+
+
+@pytest.fixture(autouse=True)
+def _default_patch_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain's options as a worker starts with them (drain fast path off), whatever an
+    earlier test applied: the fake consumer has no conductor for the fast path to read."""
+    monkeypatch.setattr(engine_internals, "OPTIONS", PatchOptions())
 
 
 def _setup(batch_max: int = 10, maxsize: int = 8) -> tuple[Any, BatchIntake]:
