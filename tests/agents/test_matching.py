@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from mode.utils.queues import FlowControlEvent
+
 from agents.matching import MatchingHandler, register
 from agents.owners import CLAIM, OP
 from agents.runtime import ORIGIN, ORIGIN_OFFSET
 from state.party import PartyState
+from streaming.settings import load_settings
+from tables.engine_internals import BatchIntake
 from tests.agents.doubles import (
     NAMES,
     Producer,
@@ -161,6 +166,7 @@ class _App:
         self.agents: list[tuple[Any, str, int, Any]] = []
         self.receivers: list[Any] = []
         self.on_partitions_assigned = self
+        self.flow_control = FlowControlEvent()  # what the batch intake registers its queue with
 
     def connect(self, receiver: Any) -> None:
         self.receivers.append(receiver)
@@ -172,8 +178,10 @@ class _App:
         return declare
 
 
-def test_register_declares_the_agent_and_connects_the_new_epoch() -> None:
+@pytest.mark.parametrize("intake", ["batch", "events"])
+def test_register_declares_the_agent_and_connects_the_new_epoch(intake: str) -> None:
     rt, _ = runtime()
+    rt.settings = load_settings({"INTAKE": intake})
     app = _App()
     rt.app = app
     rt.tables = _Tables()  # type: ignore[assignment]
@@ -184,6 +192,12 @@ def test_register_declares_the_agent_and_connects_the_new_epoch() -> None:
     handler = fun.__self__
     assert isinstance(handler, MatchingHandler) and fun == handler.run
     assert app.receivers == [handler.on_partitions_assigned]
+    if intake == "batch":  # the three topics' records come from the intake, not the stream
+        assert isinstance(handler.intake, BatchIntake)
+        assert handler.intake.topics == {NAMES.interactions, NAMES.lead_updates,
+                                         NAMES.party_imports}
+    else:
+        assert handler.intake is None
 
 
 class _Tables:

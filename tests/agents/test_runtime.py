@@ -290,8 +290,8 @@ async def test_intake_is_installed_only_with_intake_batch() -> None:
     from tables.engine_internals import INTAKE_ATTR, BatchIntake
 
     app = SimpleNamespace(flow_control=FlowControlEvent())
-    rt = Runtime(app=app, settings=load_settings({}), holder=None,  # type: ignore[arg-type]
-                 topics=None, tables=None)  # type: ignore[arg-type]
+    rt = Runtime(app=app, settings=load_settings({"INTAKE": "events"}),
+                 holder=None, topics=None, tables=None)  # type: ignore[arg-type]
     assert rt.intake(["a"]) is None and not hasattr(app, INTAKE_ATTR)
     rt.settings = load_settings({"INTAKE": "Batch", "BATCH_MAX": "7"})
     intake = rt.intake(["a", "b"])

@@ -219,7 +219,8 @@ def test_processing_guarantee() -> None:
 
 
 def test_intake_setting() -> None:
-    assert load_settings({}).intake == "events"
+    assert load_settings({}).intake == "batch"
+    assert load_settings({"INTAKE": "events"}).intake == "events"
     assert load_settings({"INTAKE": " Batch "}).intake == "batch"
     with pytest.raises(SettingsError, match="INTAKE"):
         load_settings({"INTAKE": "records"})
@@ -233,8 +234,9 @@ def test_batch_intake_is_installed_for_the_matching_sources(tmp_path: Path) -> N
 
     rules = RulesHolder(load_rules_file("config/rules.yaml"))
     env = {"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.", "DATA_DIR": str(tmp_path)}
-    assert getattr(create_app(load_settings(env), rules), INTAKE_ATTR, None) is None
-    app = create_app(load_settings({**env, "INTAKE": "batch"}), rules)
+    assert getattr(create_app(load_settings({**env, "INTAKE": "events"}), rules), INTAKE_ATTR,
+                   None) is None
+    app = create_app(load_settings(env), rules)
     intake = getattr(app, INTAKE_ATTR)
     assert intake.topics == {"x.interactions", "x.lead-updates",
                              "x.leadstream-party-imports"}
