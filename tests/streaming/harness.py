@@ -36,6 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from offline.topic_history import fetched_log_ends
@@ -280,7 +281,14 @@ class Job:
             for w in self.workers:
                 if w.proc.returncode is None and not w.alive():
                     raise AssertionError(f"worker {w.name} died:\n{w.log_tail()}")
-            last = self.lag()
+            try:
+                last = self.lag()
+            except KafkaError as exc:  # e.g. the coordinator not known yet after an outage
+                if not exc.retriable:
+                    raise
+                ok_since = None
+                time.sleep(0.5)
+                continue
             if not last:
                 if ok_since is None:
                     ok_since = time.monotonic()
