@@ -102,6 +102,7 @@ class ProcessingHandler(TableHandler):
 
 def register(rt: Runtime) -> Any:
     handler = ProcessingHandler(rt, TableBatch(rt.tables.leads))
+    handler.intake = rt.intake([rt.topics.names.lead_events])  # INTAKE=batch
     return handler.declare(rt.topics.lead_events, "leadstream.processing")
 
 

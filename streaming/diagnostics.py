@@ -13,8 +13,8 @@ import os
 from typing import Any
 
 from tables.engine_internals import (
-    INTAKE_ATTR,
     aiokafka_consumer,
+    batch_intakes,
     committed_offset,
     fetch_position,
     partition_sets,
@@ -71,11 +71,10 @@ def snapshot(app: Any, inputs: set[str]) -> str:
         parts.append("queues[" + " ".join(qs) + "]")
     except Exception as exc:
         parts.append(f"queues=?({exc!r})")
-    intake = getattr(app, INTAKE_ATTR, None)
-    if intake is not None:  # lists queued now; lists, records, full waits, dropped so far
+    for intake in batch_intakes(app):  # lists queued now; lists, records, full waits, dropped
         lists, records, waits, dropped = intake.stats
-        parts.append(f"intake[q={intake.queue.qsize()} lists={lists} records={records} "
-                     f"waits={waits} dropped={dropped}]")
+        parts.append(f"intake[{min(intake.topics)} q={intake.queue.qsize()} lists={lists} "
+                     f"records={records} waits={waits} dropped={dropped}]")
     return " ".join(parts)
 
 

@@ -75,8 +75,9 @@ Both are installed only while on (`apply`): with a real Kafka the worker runs Fa
   partition with room. Otherwise it takes the original path.
 
 Batch intake (INTAKE=batch; `BatchIntake`, `install_intake`): the drain hands the records of
-one agent's source topics to that agent in the lists the fetch returned, per partition, with
-no Event or stream built for them. Faust keeps the rest: a handed record is tracked
+an agent's source topics (the matching agent's three, the processing agent's lead events) to
+that agent in the lists the fetch returned, per partition, with no Event or stream built for
+them (one intake per agent, `batch_intakes`). Faust keeps the rest: a handed record is tracked
 (`Consumer.track_message`) when it is queued and acked (`Consumer.ack`) by `BatchIntake.done`
 once its batch's outputs and table writes are in Kafka, so Faust's commit never passes a
 record whose batch is not finished, and a rebalance's `wait_empty` waits for the running batch.
@@ -450,8 +451,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
     fast_path = OPTIONS.drain_fast_path
     deliverable = can_deliver_now
     stats = DRAIN_STATS
-    intake: BatchIntake | None = getattr(self.app, INTAKE_ATTR, None)
-    intake_topics = intake.topics if intake is not None else frozenset()
+    intake_of: dict[str, BatchIntake] = getattr(self.app, INTAKE_ATTR, None) or {}
     handed: dict[Any, list[Any]] = {}
 
     yield_every = 100
@@ -485,7 +485,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        if message.topic in intake_topics:
+                        if message.topic in intake_of:
                             taken = handed.get(tp)
                             if taken is None:
                                 handed[tp] = [message]
@@ -509,7 +509,8 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
                         )
                 if handed:
                     batches, handed = handed, {}
-                    await intake.hand_over(self, batches)  # type: ignore[union-attr]
+                    for intake, fetched in _per_intake(intake_of, batches).items():
+                        await intake.hand_over(self, fetched)
                 unset_flag(flag_consumer_fetching)
 
     except self.consumer_stopped_errors:
@@ -536,7 +537,7 @@ DRAIN_STATS = [0, 0]
 
 
 # ---------------------------------------------------------------------------- batch intake
-#: the app attribute the drain finds its `BatchIntake` under
+#: the app attribute the drain finds its intakes under: topic -> `BatchIntake`
 INTAKE_ATTR = "_leadstream_intake"
 #: lists of at most `batch_max` records the intake queue holds before the drain waits
 INTAKE_QUEUE_LISTS = 8
@@ -635,11 +636,31 @@ class BatchIntake:
             ack(m)
 
 
+def _per_intake(intake_of: Mapping[str, BatchIntake],
+                fetched: dict[Any, list[Any]]) -> dict[BatchIntake, dict[Any, list[Any]]]:
+    """One fetch's handed records (partition -> records) split by the intake of their topic."""
+    out: dict[BatchIntake, dict[Any, list[Any]]] = {}
+    for tp, records in fetched.items():
+        intake = intake_of[tp.topic]
+        per = out.get(intake)
+        if per is None:
+            out[intake] = {tp: records}
+        else:
+            per[tp] = records
+    return out
+
+
 def install_intake(app: Any, topics: Iterable[str], batch_max: int) -> BatchIntake:
     """Hand `topics`' records to a `BatchIntake` instead of Faust's streams (the agent that
-    subscribes to them then takes its batches from the intake, never from its stream)."""
+    subscribes to them then takes its batches from the intake, never from its stream). One
+    intake per agent; a topic belongs to one."""
     intake = BatchIntake(app, topics, batch_max)
-    setattr(app, INTAKE_ATTR, intake)
+    intake_of: dict[str, BatchIntake] = getattr(app, INTAKE_ATTR, None) or {}
+    taken = intake.topics & intake_of.keys()
+    if taken:
+        raise ValueError(f"batch intake: {', '.join(sorted(taken))} already taken")
+    intake_of.update(dict.fromkeys(intake.topics, intake))
+    setattr(app, INTAKE_ATTR, intake_of)
     log.info("batch intake (INTAKE=batch) for %s, batches of up to %d records",
              ", ".join(sorted(intake.topics)), batch_max)
     return intake
@@ -684,6 +705,12 @@ def apply(options: PatchOptions | None = None) -> bool:
         _create_worker_consumer if OPTIONS.fetch_max_wait_ms is not None
         else _orig_create_worker_consumer)
     return True
+
+
+def batch_intakes(app: Any) -> list[BatchIntake]:
+    """The app's batch intakes, one per agent that takes its records in batches."""
+    intake_of: dict[str, BatchIntake] = getattr(app, INTAKE_ATTR, None) or {}
+    return list(dict.fromkeys(intake_of.values()))
 
 
 def broker_workarounds_active() -> dict[str, bool]:

@@ -287,13 +287,13 @@ async def test_unsendable_intake_batch_is_never_acked() -> None:
 async def test_intake_is_installed_only_with_intake_batch() -> None:
     from mode.utils.queues import FlowControlEvent
 
-    from tables.engine_internals import INTAKE_ATTR, BatchIntake
+    from tables.engine_internals import BatchIntake, batch_intakes
 
     app = SimpleNamespace(flow_control=FlowControlEvent())
     rt = Runtime(app=app, settings=load_settings({"INTAKE": "events"}),
                  holder=None, topics=None, tables=None)  # type: ignore[arg-type]
-    assert rt.intake(["a"]) is None and not hasattr(app, INTAKE_ATTR)
+    assert rt.intake(["a"]) is None and batch_intakes(app) == []
     rt.settings = load_settings({"INTAKE": "Batch", "BATCH_MAX": "7"})
     intake = rt.intake(["a", "b"])
-    assert isinstance(intake, BatchIntake) and getattr(app, INTAKE_ATTR) is intake
+    assert isinstance(intake, BatchIntake) and batch_intakes(app) == [intake]
     assert intake.topics == {"a", "b"} and intake.batch_max == 7

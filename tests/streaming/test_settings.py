@@ -226,17 +226,17 @@ def test_intake_setting() -> None:
         load_settings({"INTAKE": "records"})
 
 
-def test_batch_intake_is_installed_for_the_matching_sources(tmp_path: Path) -> None:
+def test_batch_intakes_are_installed_for_matching_and_processing(tmp_path: Path) -> None:
     from job.app import create_app
     from rules.holder import RulesHolder
     from rules.loader import load_rules_file
-    from tables.engine_internals import INTAKE_ATTR
+    from tables.engine_internals import batch_intakes
 
     rules = RulesHolder(load_rules_file("config/rules.yaml"))
     env = {"BROKER_URL": "kafka://127.0.0.1:1", "TOPIC_PREFIX": "x.", "DATA_DIR": str(tmp_path)}
-    assert getattr(create_app(load_settings({**env, "INTAKE": "events"}), rules), INTAKE_ATTR,
-                   None) is None
+    assert batch_intakes(create_app(load_settings({**env, "INTAKE": "events"}), rules)) == []
     app = create_app(load_settings(env), rules)
-    intake = getattr(app, INTAKE_ATTR)
-    assert intake.topics == {"x.interactions", "x.lead-updates",
-                             "x.leadstream-party-imports"}
+    assert sorted(sorted(intake.topics) for intake in batch_intakes(app)) == [
+        ["x.interactions", "x.lead-updates", "x.leadstream-party-imports"],  # matching
+        ["x.leadstream-lead-events"],  # processing
+    ]

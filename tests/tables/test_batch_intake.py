@@ -14,7 +14,7 @@ import pytest
 from faust.types import TP
 
 from tables import engine_internals
-from tables.engine_internals import BatchIntake, PatchOptions, install_intake
+from tables.engine_internals import BatchIntake, PatchOptions, batch_intakes, install_intake
 
 A, B, OTHER = TP("in", 0), TP("in", 1), TP("other", 0)
 
@@ -120,6 +120,20 @@ async def test_drain_hands_intake_records_over_per_partition_and_tracked() -> No
     assert lists == [[(0, 0), (0, 1), (0, 2)], [(0, 3), (0, 4)], [(1, 10), (1, 11)]]
     assert len(c._unacked_messages) == 7 and c._read_offset[A] == 4
     assert intake.stats[:2] == [3, 7]
+
+
+async def test_each_agents_intake_gets_its_own_topics_records() -> None:
+    c, first = _setup(batch_max=10)
+    second = install_intake(c.app, ["other"], 10)  # a second agent's intake
+    assert batch_intakes(c.app) == [first, second]
+    c.fetched = _fetch((A, range(0, 2)), (OTHER, range(0, 3)), (B, range(5, 6)))
+    await _drain(c)
+    assert c.delivered == []  # every record went to an intake
+    assert _offsets(await first.take()) == [(0, 0), (0, 1), (1, 5)]
+    assert [(m.topic, m.offset) for m in await second.take()] == [("other", i) for i in range(3)]
+    assert len(c._unacked_messages) == 6
+    with pytest.raises(ValueError, match="other already taken"):
+        install_intake(c.app, ["other", "third"], 10)
 
 
 async def test_take_joins_lists_up_to_batch_max_and_done_acks() -> None:
