@@ -105,9 +105,9 @@ class Settings(BaseModel):
     batch_max: int = Field(500, ge=1, le=100_000, alias="BATCH_MAX")
     #: how long a batch waits for more records before it is handled (latency bound)
     batch_within_ms: float = Field(5.0, ge=0.0, le=10_000.0, alias="BATCH_WITHIN_MS")
-    #: how the matching agent takes its records: ``batch`` in the lists the fetch returned
-    #: (tables/engine_internals.py; ~1.3x the rate, a third of the p99 at 500/s: docs/BENCH.md),
-    #: ``events`` through Faust's stream (one Event each)
+    #: how the matching and processing agents take their records: ``batch`` in the lists the
+    #: fetch returned (tables/engine_internals.py; ~1.5x the rate: docs/BENCH.md), ``events``
+    #: through Faust's stream (one Event each)
     intake: Intake = Field("batch", alias="INTAKE")
     #: event loop of the worker; unset: uvloop when installed, else asyncio
     event_loop: EventLoop | None = Field(None, alias="EVENT_LOOP")
