@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,17 @@ class WorkerProc:
             return self.log_path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+    def wait_log(self, pattern: re.Pattern[str], timeout: float = 15.0,
+                 tail: int = 400_000) -> tuple[str, ...]:
+        """The groups of `pattern`'s first match in the log, once the worker has written it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = pattern.search(self.log_tail(tail))
+            if m:
+                return m.groups()
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern.pattern!r} in the log:\n{self.log_tail()}")
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -8,14 +8,14 @@ import asyncio
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streaming.kafka_broker import KafkaBroker, record_batch_sizes
+from tests.brokers import produce_multi_record_batches
 from tests.streaming import data
 from tests.streaming.harness import Job, WorkerProc, diff, simulate, true_end_offsets, write_jsonl
 
@@ -73,16 +73,7 @@ def test_multi_record_batches_stored_whole_and_ends_exact(
             await admin.create_topics([NewTopic(topic, len(counts), 1)])
         finally:
             await admin.close()
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, linger_ms=30)
-        await producer.start()
-        try:
-            for _round in range(3):
-                futs = [await producer.send(topic, b"v", partition=p)
-                        for p, n in counts.items() for _ in range(n)]
-                await producer.flush()
-                await asyncio.gather(*futs)
-        finally:
-            await producer.stop()
+        await produce_multi_record_batches(kafka_broker.bootstrap, topic, counts)
         consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -102,13 +93,7 @@ def test_multi_record_batches_stored_whole_and_ends_exact(
 
 
 def _runtime(w: WorkerProc) -> tuple[str, ...]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        m = RUNTIME.search(w.log_tail(400_000))
-        if m:
-            return m.groups()
-        time.sleep(0.1)
-    raise AssertionError(f"no runtime line:\n{w.log_tail()}")
+    return w.wait_log(RUNTIME)
 
 
 @pytest.mark.kafka

@@ -15,6 +15,7 @@ from faust.types import TP
 
 from tables import engine_internals
 from tables.engine_internals import BatchIntake, PatchOptions, batch_intakes, install_intake
+from tests.tables.drain_fakes import FakeDrainConsumer
 
 A, B, OTHER = TP("in", 0), TP("in", 1), TP("other", 0)
 
@@ -29,7 +30,6 @@ def _default_patch_options(monkeypatch: pytest.MonkeyPatch) -> None:
 def _setup(batch_max: int = 10, maxsize: int = 8) -> tuple[Any, BatchIntake]:
     """A consumer (real mode Service: wait_first, _stopped) with what `_drain_messages` and
     the intake read, a Faust-like app with real flow control, and its intake of topic "in"."""
-    from mode import Service
     from mode.utils.queues import FlowControlEvent
 
     app = SimpleNamespace(
@@ -38,30 +38,15 @@ def _setup(batch_max: int = 10, maxsize: int = 8) -> tuple[Any, BatchIntake]:
         consumer_generation_id=1,
     )
 
-    class Consumer(Service):
-        consumer_stopped_errors = ()
-
+    class Consumer(FakeDrainConsumer):
         def __init__(self) -> None:
-            super().__init__()
-            self.app = app
-            self.transport = SimpleNamespace(app=app)
-            self.suspend_flow = asyncio.Event()
-            self._read_offset: dict[TP, int | None] = {A: None, B: None, OTHER: None}
-            self.diag = SimpleNamespace(set_flag=lambda f: None, unset_flag=lambda f: None)
-            self._commit_every = None
-            self.fetched: list[tuple[TP, Any]] = []
-            self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
+            super().__init__(app, [A, B, OTHER])
             self.delivered: list[Any] = []
             self._unacked_messages: set[Any] = set()
             self.acked: list[tuple[TP, int]] = []
 
         async def callback(self, message: Any) -> None:
             self.delivered.append(message)
-
-        async def getmany(self, timeout: float) -> Any:
-            for tp, m in self.fetched:
-                yield tp, m
-            self.fetcher._stopped.set()  # one fetch, then the drain loop ends
 
         def track_message(self, message: Any) -> None:
             self._unacked_messages.add(message)

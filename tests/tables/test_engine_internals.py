@@ -14,6 +14,7 @@ import pytest
 from faust.types import TP
 
 from tables import engine_internals
+from tests.tables.drain_fakes import FakeDrainConsumer
 
 A, B, C = TP("in", 0), TP("in", 1), TP("changelog", 0)
 
@@ -125,7 +126,6 @@ def _drain_setup(maxsize: int, flow_active: bool = True) -> tuple[Any, Any, Chan
     """A consumer (real mode Service: wait_first, _stopped, _crashed) with the attributes
     `_drain_messages` reads; its callback does what the conductor's does: flow control, then
     a put that waits while the stream queue is full."""
-    from mode import Service
     from mode.utils.queues import FlowControlEvent
 
     chan = Chan(maxsize)
@@ -137,34 +137,17 @@ def _drain_setup(maxsize: int, flow_active: bool = True) -> tuple[Any, Any, Chan
         producer=SimpleNamespace(buffer=SimpleNamespace(size=0, max_messages=100)),
     )
 
-    class DrainConsumer(Service):
-        consumer_stopped_errors = ()
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.app = app
-            self.transport = SimpleNamespace(app=app)
-            self.suspend_flow = asyncio.Event()
-            self._read_offset: dict[TP, int | None] = {A: None}
-            self.diag = SimpleNamespace(set_flag=lambda f: None, unset_flag=lambda f: None)
-            self._commit_every = None
-            self.messages: list[Any] = []
-            self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
-
+    class DrainConsumer(FakeDrainConsumer):
         async def callback(self, message: Any) -> None:
             await app.flow_control.acquire()
             await chan.queue.put(message)
 
-        async def getmany(self, timeout: float) -> Any:
-            for m in self.messages:
-                yield A, m
-            self.fetcher._stopped.set()  # one batch, then the drain loop ends
-
-    return DrainConsumer(), app, chan
+    return DrainConsumer(app, [A]), app, chan
 
 
-def _msgs(n: int) -> list[Any]:
-    return [SimpleNamespace(offset=i, topic=A.topic, key=None, value=None) for i in range(n)]
+def _msgs(n: int) -> list[tuple[TP, Any]]:
+    return [(A, SimpleNamespace(offset=i, topic=A.topic, key=None, value=None))
+            for i in range(n)]
 
 
 def _drain(consumer: Any, timeout: float = 5.0) -> tuple[int, int]:
@@ -188,7 +171,7 @@ def test_drain_fast_path_when_queues_have_room(monkeypatch: Any) -> None:
 
     async def scenario() -> tuple[Any, Chan]:
         c, _app, chan = _drain_setup(maxsize=10)
-        c.messages = _msgs(5)
+        c.fetched = _msgs(5)
         return c, chan
 
     c, chan = asyncio.run(scenario())
@@ -199,7 +182,7 @@ def test_drain_fast_path_when_queues_have_room(monkeypatch: Any) -> None:
 def test_drain_slow_path_when_disabled(monkeypatch: Any) -> None:
     monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=False))
     c, _app, chan = _drain_setup(maxsize=10)
-    c.messages = _msgs(3)
+    c.fetched = _msgs(3)
     assert _drain(c) == (0, 3)
     assert chan.queue.qsize() == 3
 
@@ -210,7 +193,7 @@ def test_full_queue_takes_the_slow_path_and_a_rebalance_aborts_it(monkeypatch: A
     sees suspended flow and takes the slow path too. The drain does not hang."""
     monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=True))
     c, _app, chan = _drain_setup(maxsize=2)
-    c.messages = _msgs(4)
+    c.fetched = _msgs(4)
     assert _drain_while(c, c.suspend_flow.set, after=0.2) == (2, 2)
     assert chan.queue.qsize() == 2
 
@@ -218,7 +201,7 @@ def test_full_queue_takes_the_slow_path_and_a_rebalance_aborts_it(monkeypatch: A
 def test_suspended_flow_control_takes_the_slow_path(monkeypatch: Any) -> None:
     monkeypatch.setattr(engine_internals, "OPTIONS", _with_options(drain_fast_path=True))
     c, app, chan = _drain_setup(maxsize=10, flow_active=False)
-    c.messages = _msgs(1)
+    c.fetched = _msgs(1)
     assert _drain_while(c, app.flow_control.resume, after=0.1) == (0, 1)
     assert chan.queue.qsize() == 1
 
@@ -297,9 +280,10 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
     patched `AIOKafkaConsumerThread._highwaters` (what table recovery reads) returns the true
     ends (Fetch high watermarks, as `true_end_offsets` in the harness reads them)."""
     import faust
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka import AIOKafkaConsumer, TopicPartition
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
+    from tests.brokers import produce_multi_record_batches
     from tests.streaming.harness import true_end_offsets
 
     assert engine_internals.apply()
@@ -312,16 +296,7 @@ def test_patched_highwaters_are_the_true_log_ends(broker: Any, unique_name: Any,
         consumer=SimpleNamespace(in_transaction=False))
 
     async def go() -> tuple[Any, Any, Any, Any]:
-        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=30)
-        await producer.start()
-        try:
-            for _round in range(3):  # each round: one multi-record batch per partition
-                futs = [await producer.send(topic, b"v", partition=p)
-                        for p, n in counts.items() for _ in range(n)]
-                await producer.flush()
-                await asyncio.gather(*futs)
-        finally:
-            await producer.stop()
+        await produce_multi_record_batches(broker.bootstrap, topic, counts)
         consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -365,13 +340,7 @@ def test_worker_runs_uvloop_and_the_patches(broker: Any, tmp_path: Any) -> None:
                          r"log end probe (on|off); drain fast path (on|off)")
 
     def runtime_line(w: Any) -> Any:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            m = pattern.search(w.log_tail(200_000))
-            if m:
-                return m.groups()
-            time.sleep(0.1)
-        raise AssertionError(f"no runtime line:\n{w.log_tail()}")
+        return w.wait_log(pattern, timeout=10, tail=200_000)
 
     diag = re.compile(r"diag flow_active=\S+ .* active\[.*\d\]\] paused\[.*\] "
                       r"buffered\[.*\] ak_paused\[.*\] pos\[\S+/\d+@\d+/hw\d+/c\S+.*\] "
