@@ -654,11 +654,12 @@ def install_intake(app: Any, topics: Iterable[str], batch_max: int) -> BatchInta
     """Hand `topics`' records to a `BatchIntake` instead of Faust's streams (the agent that
     subscribes to them then takes its batches from the intake, never from its stream). One
     intake per agent; a topic belongs to one."""
-    intake = BatchIntake(app, topics, batch_max)
     intake_of: dict[str, BatchIntake] = getattr(app, INTAKE_ATTR, None) or {}
-    taken = intake.topics & intake_of.keys()
+    topics = frozenset(topics)
+    taken = topics & intake_of.keys()
     if taken:
         raise ValueError(f"batch intake: {', '.join(sorted(taken))} already taken")
+    intake = BatchIntake(app, topics, batch_max)
     intake_of.update(dict.fromkeys(intake.topics, intake))
     setattr(app, INTAKE_ATTR, intake_of)
     log.info("batch intake (INTAKE=batch) for %s, batches of up to %d records",
