@@ -59,6 +59,20 @@ def test_session_kafka_runs_as_a_small_jvm(kafka_broker: KafkaBroker) -> None:
 
 
 @pytest.mark.kafka
+def test_a_cluster_id_starting_with_a_dash_formats_and_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random cluster id starts with "-" one time in 32; the storage format must still take
+    it as the id (it once failed a CI run as "--cluster-id/-t: expected one argument")."""
+    from streaming import kafka_broker
+
+    monkeypatch.setattr(kafka_broker, "_cluster_id", lambda: "-dashFirst0123456789ab")
+    with KafkaBroker(log_dir=tmp_path, data_dir=tmp_path / "data", die_with_parent=True) as b:
+        assert b.bootstrap
+    meta = (tmp_path / "data" / "log" / "meta.properties").read_text()
+    assert "cluster.id=-dashFirst0123456789ab" in meta
+
+
+@pytest.mark.kafka
 def test_multi_record_batches_stored_whole_and_ends_exact(
         kafka_broker: KafkaBroker, unique_name: object) -> None:
     """What Tansu got wrong, on Kafka: three rounds of one multi-record batch per partition
