@@ -202,7 +202,7 @@ class KafkaBroker(BrokerProcess):
         conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         t0 = time.monotonic()
         if not (data_dir / "log" / "meta.properties").exists():
-            # `--cluster-id=ID`, one argument: an id may start with "-" (1 in 32), which
+            # `--cluster-id=ID`, one argument: an id may start with "-" (1 in 64), which
             # `-t ID` would read as an option
             fmt = self._java_cmd("kafka.tools.StorageTool", "format",
                                  f"--cluster-id={_cluster_id()}", "-c", str(conf),

@@ -61,7 +61,7 @@ def test_session_kafka_runs_as_a_small_jvm(kafka_broker: KafkaBroker) -> None:
 @pytest.mark.kafka
 def test_a_cluster_id_starting_with_a_dash_formats_and_starts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A random cluster id starts with "-" one time in 32; the storage format must still take
+    """A random cluster id starts with "-" one time in 64; the storage format must still take
     it as the id (it once failed a CI run as "--cluster-id/-t: expected one argument")."""
     from streaming import kafka_broker
 
