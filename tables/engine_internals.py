@@ -95,7 +95,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-log = logging.getLogger("leadstream.faust_patches")
+log = logging.getLogger("leadstream.engine_internals")
 
 #: the Faust releases the fixes below were made for
 PATCHED_VERSIONS = {"0.15.3"}
