@@ -10,6 +10,8 @@
 - ``redis_url``: ``redis://.../9`` on the local Redis, or on an embedded Valkey when none
   runs; DB 9 is flushed once at session start. ``clean_redis_url`` flushes it per test.
 - ``free_port``: a callable returning a free loopback TCP port.
+- every test: the Faust adapter's options (`tables.engine_internals.OPTIONS`) restored after
+  it, since building an app in-process applies the worker's.
 """
 
 from __future__ import annotations
@@ -90,3 +92,14 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{test}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _adapter_options_restored() -> Iterator[None]:
+    """A test that builds an app in-process applies the worker's options to the Faust adapter
+    (module-level `OPTIONS`, e.g. the drain fast path); the next test starts without them."""
+    from tables import engine_internals
+
+    before = engine_internals.OPTIONS
+    yield
+    engine_internals.OPTIONS = before

@@ -22,8 +22,8 @@ A, B, OTHER = TP("in", 0), TP("in", 1), TP("other", 0)
 
 @pytest.fixture(autouse=True)
 def _default_patch_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The drain's options as a worker starts with them (drain fast path off), whatever an
-    earlier test applied: the fake consumer has no conductor for the fast path to read."""
+    """The drain fast path off, whatever the options are: the fake consumer has no conductor
+    for the fast path to read."""
     monkeypatch.setattr(engine_internals, "OPTIONS", PatchOptions())
 
 
