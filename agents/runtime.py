@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents.outbox import send_records
 from agents.report_state import (
@@ -47,10 +47,7 @@ from streaming.settings import Settings
 from streaming.topics import Topics
 from tables.batch import Record, TableBatch
 from tables.definitions import Tables
-from tables.engine_internals import kafka_producer
-
-if TYPE_CHECKING:
-    from tables.engine_internals import BatchIntake
+from tables.engine_internals import BatchIntake, install_intake, kafka_producer
 
 log = logging.getLogger("leadstream.agents")
 
@@ -297,8 +294,6 @@ class Runtime:
         `consume_intake` (installed before the app starts); None: take them as events."""
         if self.settings.intake != "batch":
             return None
-        from tables.engine_internals import install_intake
-
         return install_intake(self.app, topics, self.settings.batch_max)
 
     async def consume_intake(self, intake: BatchIntake, handle: Handler, agent: str,
