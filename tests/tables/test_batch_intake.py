@@ -14,17 +14,10 @@ import pytest
 from faust.types import TP
 
 from tables import engine_internals
-from tables.engine_internals import BatchIntake, PatchOptions, batch_intakes, install_intake
+from tables.engine_internals import BatchIntake, batch_intakes, install_intake
 from tests.tables.drain_fakes import FakeDrainConsumer
 
 A, B, OTHER = TP("in", 0), TP("in", 1), TP("other", 0)
-
-
-@pytest.fixture(autouse=True)
-def _default_patch_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The drain fast path off, whatever the options are: the fake consumer has no conductor
-    for the fast path to read."""
-    monkeypatch.setattr(engine_internals, "OPTIONS", PatchOptions())
 
 
 def _setup(batch_max: int = 10, maxsize: int = 8) -> tuple[Any, BatchIntake]:
