@@ -50,8 +50,8 @@ class ProcessingHandler(TableHandler):
             return
         rt, leads = self.rt, self.table
         key = ev.lead_id.encode()
-        stored_raw = leads.get(message.partition, key)
-        stored = orjson.loads(stored_raw) if stored_raw else None
+        # decoded once per batch, encoded once at its end (a busy lead: many events a batch)
+        stored = leads.get_doc(message.partition, key, orjson.loads)
         if stored is not None and (message.offset <= stored["offset"] or ev.kind in NEW_LEAD):
             return  # redelivered, or a repeated creation: the lead is already known
         if stored is not None and stored.get("deleted"):
@@ -68,13 +68,15 @@ class ProcessingHandler(TableHandler):
             await self.dead_letter(message, str(exc), "invalid_lead_event")
             return
         await self.send_requests(flow)  # before the lead that says they were sent
-        history = append_history((stored or {}).get("history") or [],
+        # a copy: `stored` may be this batch's own document, kept as it is should this
+        # record fail before its put
+        history = append_history(list((stored or {}).get("history") or ()),
                                  history_entries(old, new, ev))
         if new is None:
             if old is not None:  # deleted: a tombstone on `leads`; the table keeps a marker
                 await rt.send(self.names.leads, key, None)
-                leads.put(message.partition, key,
-                          dumps({"deleted": True, "offset": message.offset}))
+                leads.put_doc(message.partition, key,
+                              {"deleted": True, "offset": message.offset}, dumps)
             return
         doc = new.to_json()
         if old is None or doc != old.to_json():
@@ -83,9 +85,9 @@ class ProcessingHandler(TableHandler):
             statuses = rules.config.lead_statuses
             metrics.count_funnel(old, new, {s.code for s in statuses if s.open},
                                  {s.code for s in statuses if s.won})
-        leads.put(message.partition, key,
-                  dumps({"lead": doc, "offset": message.offset, "history": history,
-                         **flow.pending()}))
+        leads.put_doc(message.partition, key,
+                      {"lead": doc, "offset": message.offset, "history": history,
+                       **flow.pending()}, dumps)
 
     async def give_back(self, ev: LeadEvent, message: Any) -> None:
         """A deleted lead's assignment: the place the territory kept for it is released."""

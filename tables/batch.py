@@ -11,6 +11,9 @@ so they read and write through a `TableBatch` instead:
   (a busy party) costs one RocksDB put and one changelog record per batch; `written` says
   whether the batch wrote a key, `dropped` gives the value before the batch of a key it
   deletes (the party state's crash-safe part values need both, state/party.py);
+- `put_doc` / `get_doc`: a value kept as its decoded document until `drain()` encodes it, so
+  a key several records of one batch read and write (a busy lead) is decoded once when the
+  batch first reads it and encoded once when the batch ends, not once per record;
 - `drain()` writes each changed key to its partition's RocksDB instance and returns its
   changelog record (same topic, partition, key and raw value as `table[k] = v` would send;
   None deletes the key: a tombstone); the agent sends them with its outputs and calls
@@ -24,6 +27,7 @@ values are raw bytes (bytes-typed tables use Faust's raw serializer).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from faust.types import TP
@@ -32,6 +36,17 @@ from rocksdict import WriteBatch
 from tables.engine_internals import db_for_partition
 
 _DELETE = None
+
+
+class _Doc:
+    """A value put as a document: encoded when the batch is drained (or read as bytes)."""
+
+    __slots__ = ("doc", "encode")
+
+    def __init__(self, doc: Any, encode: Callable[[Any], bytes]) -> None:
+        self.doc = doc
+        self.encode = encode
+
 
 #: An output record as the agents send it: (topic, key, value, headers, partition);
 #: `drain()` returns the changelog records in this shape (agents/outbox.py sends them).
@@ -48,7 +63,7 @@ class TableBatch:
         self.topic: str = table.changelog_topic.get_topic_name()
         self._store = table.data  # faust.stores.rocksdb.Store (opened on first use)
         self._dbs: dict[int, Any] = {}
-        self._writes: dict[tuple[int, bytes], bytes | None] = {}
+        self._writes: dict[tuple[int, bytes], bytes | _Doc | None] = {}
         self._early: set[tuple[int, bytes]] = set()  # deletions that go with the puts
 
     def _db(self, partition: int) -> Any:
@@ -61,9 +76,27 @@ class TableBatch:
         """The key's value as this batch sees it."""
         pending = self._writes.get((partition, key), self)
         if pending is not self:
+            if isinstance(pending, _Doc):
+                return pending.encode(pending.doc)
             return pending  # type: ignore[return-value]
         value = self._db(partition).get(key)
         return bytes(value) if value is not None else None
+
+    def get_doc(self, partition: int, key: bytes, decode: Callable[[bytes], Any]) -> Any:
+        """The key's value decoded (None: no value), as this batch sees it: a document this
+        batch put is returned as put, not encoded and decoded again."""
+        pending = self._writes.get((partition, key), self)
+        if isinstance(pending, _Doc):
+            return pending.doc
+        raw = self.get(partition, key) if pending is self else pending
+        return None if raw is None else decode(raw)  # type: ignore[arg-type]
+
+    def put_doc(self, partition: int, key: bytes, doc: Any,
+                encode: Callable[[Any], bytes]) -> None:
+        """Set the key to `encode(doc)` at the next `drain()` (encoded once however often the
+        batch puts it). The caller hands `doc` over: it must not change it afterwards."""
+        self._writes[(partition, key)] = _Doc(doc, encode)
+        self._early.discard((partition, key))
 
     def written(self, partition: int, key: bytes) -> bool:
         """Whether this batch wrote (or deleted) the key: `get` shows the batch's value."""
@@ -127,6 +160,8 @@ class TableBatch:
         out: list[Record] = []
         batches: dict[int, WriteBatch] = {}  # one RocksDB write per partition, as Faust's
         for (partition, key), value in writes.items():  # own changelog apply does
+            if isinstance(value, _Doc):
+                value = value.encode(value.doc)
             wb = batches.get(partition)
             if wb is None:
                 wb = batches[partition] = WriteBatch(raw_mode=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import orjson
+
 from core.pipeline import handle_interaction
 from state.party import PartyState
 from state.store import PartyStore
@@ -47,6 +49,40 @@ def test_early_deletions_go_with_the_puts() -> None:
     assert db.get(b"a") is None and db.get(b"b") == b"old"
     assert [(r[1], r[2]) for r in batch.drain(puts=False, deletes=True)] == [(b"b", None)]
     assert db.get(b"b") is None and len(batch) == 0
+
+
+def test_documents_are_decoded_once_and_encoded_once_per_batch() -> None:
+    table = FakeTable("t")
+    db = table.data._db_for_partition(0)
+    db.put(b"k", b'{"n": 1}')
+    decoded: list[bytes] = []
+    encoded: list[Any] = []
+
+    def decode(raw: bytes) -> Any:
+        decoded.append(raw)
+        return orjson.loads(raw)
+
+    def encode(doc: Any) -> bytes:
+        encoded.append(doc)
+        return orjson.dumps(doc)
+
+    batch = TableBatch(table)
+    assert batch.get_doc(0, b"missing", decode) is None and decoded == []
+    for want in (2, 3, 4):  # a busy key: read and written by several records of the batch
+        doc = {"n": batch.get_doc(0, b"k", decode)["n"] + 1}
+        batch.put_doc(0, b"k", doc, encode)
+        assert batch.get_doc(0, b"k", decode) is doc and doc["n"] == want
+    assert decoded == [b'{"n": 1}'] and encoded == []  # the stored value decoded once
+    assert batch.written(0, b"k") and batch.get(0, b"k") == b'{"n":4}'
+    encoded.clear()
+    batch.put(0, b"gone", None, early=True)
+    batch.put_doc(0, b"gone", {"back": True}, encode)  # written again: an ordinary put
+    out = sorted((r[1], r[2]) for r in batch.drain(puts=True, deletes=False))
+    assert out == [(b"gone", b'{"back":true}'), (b"k", b'{"n":4}')]
+    assert len(encoded) == 2 and db.get(b"k") == b'{"n":4}' and len(batch) == 0
+    # a bytes value this batch put is decoded as stored bytes would be
+    batch.put(0, b"raw", b'{"r": 1}')
+    assert batch.get_doc(0, b"raw", decode) == {"r": 1}
 
 
 def test_written_and_dropped() -> None:
