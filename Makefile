@@ -75,7 +75,7 @@ test-kafka-slow: venv tools kafka
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy rules core models state
+	$(VENV)/bin/mypy rules core models state agents tables streaming ops offline job
 
 # The demo: worker on the embedded broker, example rules with processing and assignment;
 # stays up until Ctrl-C and prints the URLs to open.

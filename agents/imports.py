@@ -71,8 +71,8 @@ class ImportsHandler(TableHandler):
         and a dead letter."""
         refused = InvalidImport(
             [str(e) for e in doc.get("errors") or []] or ["(record): refused"],
-            *(_ident(doc, k) for k in ("import_interface_id", "source_system",
-                                       "orig_system_reference", "batch_id")))
+            _ident(doc, "import_interface_id"), _ident(doc, "source_system"),
+            _ident(doc, "orig_system_reference"), _ident(doc, "batch_id"))
         await self.send_import_result(refused.to_result().to_json())
         code = doc.get("code")
         await self.dead_letter(message, "; ".join(refused.errors),

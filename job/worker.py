@@ -29,7 +29,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streaming.logs import setup_early_logging
 from streaming.settings import (
@@ -39,6 +39,9 @@ from streaming.settings import (
     SettingsError,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from streaming.broker import EmbeddedBroker
 
 log = logging.getLogger("leadstream.worker")
 
@@ -162,7 +165,7 @@ def previous_stop(data_dir: Path) -> str:
     return "unclean" if (data_dir / "worker.running").exists() else "clean"
 
 
-def start_embedded_broker(settings: Settings) -> tuple[Settings, object]:
+def start_embedded_broker(settings: Settings) -> tuple[Settings, EmbeddedBroker]:
     from streaming.broker import EmbeddedBroker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

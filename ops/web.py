@@ -25,7 +25,7 @@ import asyncio
 import hmac
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -218,7 +218,8 @@ def party_view(state_bytes: bytes | PartyState | None, leads: Iterable[Mapping[s
 
 
 # ---------------------------------------------------------------- Faust views
-ReportSource = Callable[[], Mapping[str, Any]]
+#: the worker's report share, or a coroutine giving it (the streaming job's reads its table)
+ReportSource = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 PartySource = Callable[[str], Any]  # -> (state bytes|PartyState|None, leads) or awaitable
 
 

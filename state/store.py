@@ -16,12 +16,15 @@ Two modes:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from state.party import PartyState, lost_part_repairs, party_prefix
-from state.types import Drainable, KeyValue, Phase
+from state.types import Drainable, KeyValue
+
+D = TypeVar("D", bound=Drainable)
 
 
-def write_phases(headers: Drainable, parts: Drainable) -> list[Phase]:
+def write_phases(headers: D, parts: D) -> list[tuple[D, bool, bool]]:
     """The order a batch's writes are stored in (module docstring): parts first (what the new
     headers use), then the headers (the commit point), then what only old headers used."""
     return [(parts, True, False), (headers, True, True), (parts, False, True)]

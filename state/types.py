@@ -44,6 +44,3 @@ class KeyValue(Drainable, Protocol):
     def discard(self) -> None:
         """Forget the batch's pending writes (a worker killed before storing them)."""
 
-
-#: One write phase: (table, puts, deletes), as `agents.runtime.Runtime.consume` runs them.
-Phase = tuple[Drainable, bool, bool]
